@@ -1,0 +1,55 @@
+"""Tiny shapes and session-scoped trained fixtures, so the suite stays fast on 2 CPU cores."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+from tf_fanogan.config import EncoderTrainingConfig, FAnoGANConfig, GANTrainingConfig, ModelConfig
+
+
+def tiny_config(**overrides) -> FAnoGANConfig:
+    cfg = FAnoGANConfig(
+        model=ModelConfig(image_size=16, channels=1, dim=8, latent_dim=16),
+        gan=GANTrainingConfig(epochs=1, batch_size=4, critic_steps=5),
+        encoder=EncoderTrainingConfig(epochs=1, batch_size=4),
+        seed=0, score_batch_size=8,
+    )
+    for key, value in overrides.items():
+        section, _, name = key.partition("__")
+        if name:
+            setattr(getattr(cfg, section), name, value)
+        else:
+            setattr(cfg, section, value)
+    return cfg.validate()
+
+
+def blobs(n, size=20, seed=0, anomalous=False):
+    """Smooth normal images (a bright disc at a random place); anomalies add a dark stripe."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    out = np.empty((n, size, size), np.uint8)
+    for i in range(n):
+        cy, cx = rng.uniform(size * 0.3, size * 0.7, 2)
+        img = 60 + 150 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (size / 5) ** 2))
+        if anomalous:
+            img[:, size // 2 - 1:size // 2 + 1] = 250
+        out[i] = np.clip(img + rng.normal(0, 4, img.shape), 0, 255)
+    return out
+
+
+@pytest.fixture(scope="session")
+def normal_images():
+    return blobs(80, seed=1)
+
+
+@pytest.fixture(scope="session")
+def trained_detector(normal_images):
+    from tf_fanogan.detector import FAnoGAN
+
+    det = FAnoGAN(tiny_config())
+    det.fit(normal_images, validation=normal_images[:8], verbose=0)
+    det.calibrate(blobs(20, seed=2), fpr=0.1)
+    return det

@@ -1,0 +1,59 @@
+import csv
+import json
+import os
+
+import numpy as np
+from PIL import Image
+
+from tf_fanogan.cli import main
+from tests.conftest import blobs
+
+TINY = ["--set", "model.image_size=16", "--set", "model.dim=8", "--set", "model.latent_dim=16",
+        "--set", "gan.epochs=1", "--set", "gan.batch_size=4", "--set", "encoder.epochs=1",
+        "--set", "encoder.batch_size=4", "--quiet"]
+
+
+def folder(path, images):
+    path.mkdir()
+    for i, img in enumerate(images):
+        Image.fromarray(img).save(path / f"img_{i:03d}.png")
+    return str(path)
+
+
+def test_train_calibrate_score_info(tmp_path, capsys):
+    train = folder(tmp_path / "train", blobs(40, seed=1))
+    hold = folder(tmp_path / "hold", blobs(10, seed=2))
+    test = folder(tmp_path / "test", blobs(5, seed=3))
+    det = str(tmp_path / "det")
+    assert main(["train", "--data", train, "--out", det, *TINY]) == 0
+    assert main(["calibrate", det, "--data", hold, "--fpr", "0.1"]) == 0
+    out_csv = str(tmp_path / "scores.csv")
+    assert main(["score", det, "--data", test, "--output", out_csv, "--batch-size", "2"]) == 0
+    rows = list(csv.DictReader(open(out_csv)))
+    assert len(rows) == 5
+    assert set(rows[0]) == {"path", "anomaly_score", "residual_score", "feature_score", "z_distance", "is_anomaly"}
+    assert all(np.isfinite(float(r["anomaly_score"])) for r in rows)
+    capsys.readouterr()
+    assert main(["info", det]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["threshold"] is not None and info["config"]["model"]["image_size"] == 16
+
+    # --on-error skip: good files scored, bad ones listed with their reason.
+    (tmp_path / "test" / "zz_broken.png").write_bytes(b"garbage")
+    assert main(["score", det, "--data", test, "--output", out_csv]) == 1
+    assert main(["score", det, "--data", test, "--output", out_csv, "--on-error", "skip"]) == 0
+    assert len(list(csv.DictReader(open(out_csv)))) == 5
+    errors = list(csv.DictReader(open(out_csv + ".errors.csv")))
+    assert len(errors) == 1 and "zz_broken.png" in errors[0]["path"]
+
+
+def test_bad_input_exits_non_zero_with_one_line(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "--data", str(empty), "--out", str(tmp_path / "d"), *TINY]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no image files" in err
+    assert main(["train", "--data", str(empty), "--out", str(tmp_path / "d"), "--set", "gan.nope=1"]) == 1
+    assert "unknown key" in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "missing")]) == 1
+    assert "not a detector directory" in capsys.readouterr().err

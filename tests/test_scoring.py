@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from tf_fanogan import signatures as sig
+from tests.conftest import blobs
+
+
+def test_scores_do_not_depend_on_the_batch(trained_detector):
+    normal, odd = blobs(5, seed=7), blobs(4, seed=8, anomalous=True)
+    mixed = np.concatenate([normal[:2], odd, normal[2:]])
+    together = trained_detector.score(mixed, batch_size=9)
+    for i, img in enumerate(mixed):
+        alone = trained_detector.score(img[None], batch_size=1)
+        for key in sig.SCORE_OUTPUTS:
+            np.testing.assert_allclose(alone[key][0], together[key][i], rtol=1e-5, atol=1e-7)
+
+
+def test_every_image_is_scored_and_scoring_is_deterministic(trained_detector):
+    x = blobs(11, seed=9)
+    a = trained_detector.score(x, batch_size=4)  # 4 + 4 + 3: the last short batch counts
+    b = trained_detector.score(x, batch_size=11)
+    assert a[sig.ANOMALY_SCORE].shape == (11,)
+    for key in sig.SCORE_OUTPUTS:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-7)
+    c = trained_detector.score(x, batch_size=4)
+    np.testing.assert_array_equal(a[sig.ANOMALY_SCORE], c[sig.ANOMALY_SCORE])
+
+
+def test_anomaly_score_combines_residual_and_feature_terms(trained_detector):
+    s = trained_detector.score(blobs(6, seed=3))
+    kappa = trained_detector.config.encoder.kappa
+    np.testing.assert_allclose(s[sig.ANOMALY_SCORE], s[sig.RESIDUAL_SCORE] + kappa * s[sig.FEATURE_SCORE], rtol=1e-6)
+    assert np.all(s[sig.RESIDUAL_SCORE] > 0) and np.all(s[sig.FEATURE_SCORE] >= 0)
+
+
+def test_residual_map_is_the_absolute_reconstruction_error(trained_detector):
+    x = blobs(3, seed=4)
+    maps = trained_detector.residual_maps(x)
+    x01 = trained_detector.prepare(x)
+    assert maps[sig.RESIDUAL_MAP].shape == (3, 16, 16, 1)
+    np.testing.assert_allclose(maps[sig.RESIDUAL_MAP], np.abs(x01 - maps[sig.RECONSTRUCTION]), atol=1e-5)
+    s = trained_detector.score(x)
+    # A_R is the mean squared residual in model units ([-1, 1]), i.e. 4x the [0, 1] map's.
+    np.testing.assert_allclose(s[sig.RESIDUAL_SCORE], 4 * (maps[sig.RESIDUAL_MAP] ** 2).mean(axis=(1, 2, 3)), rtol=1e-4)

@@ -1,0 +1,214 @@
+"""Image input: files, folders and arrays -> float32 batches in [-1, 1], with validation.
+
+Accepted pixel types: uint8 (0-255), uint16 (0-65535) and floats in [0, 1]. Grayscale
+stays single-channel. Images are resized (area interpolation) to the model size; an image
+smaller than the model is an error rather than a silent up-sampling.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence
+
+import numpy as np
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+class DataError(ValueError):
+    """Input images are unusable; the message names the file or the problem."""
+
+
+def load_image(path: str) -> np.ndarray:
+    """Reads one image file as (H, W) or (H, W, C) uint8/uint16/float32, without scaling.
+
+    Alpha channels are dropped; palette and 1-bit images become RGB / 8-bit grayscale.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such file")
+    if not path.lower().endswith(IMAGE_EXTENSIONS):
+        raise DataError(f"{path}: not an image file (expected one of {', '.join(IMAGE_EXTENSIONS)})")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode in ("P", "PA", "RGBA", "CMYK", "YCbCr"):
+                im = im.convert("RGB")
+            elif mode in ("1", "LA"):
+                im = im.convert("L")
+            arr = np.asarray(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"{path}: cannot read image ({e})") from None
+    if mode.startswith("I") and arr.dtype != np.uint16:
+        if arr.min() < 0 or arr.max() > 65535:
+            raise DataError(f"{path}: integer pixel values outside 0..65535")
+        arr = arr.astype(np.uint16)
+    if mode == "F":
+        arr = arr.astype(np.float32)
+    return arr
+
+
+def list_images(folder: str, recursive: bool = False) -> list[str]:
+    """Sorted paths of the files in ``folder`` (hidden files skipped).
+
+    Every listed file is expected to be an image; :func:`load_folder` reports the others.
+    """
+    if not os.path.isdir(folder):
+        raise DataError(f"{folder}: not a directory")
+    paths = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        paths += [os.path.join(root, f) for f in sorted(files) if not f.startswith(".")]
+        if not recursive:
+            break
+    if not paths:
+        raise DataError(f"{folder}: no image files found")
+    return paths
+
+
+def load_folder(folder: str, recursive: bool = False, on_error: str = "raise"):
+    """Loads every image of a folder.
+
+    Args:
+        folder: Directory of PNG (8/16-bit), JPEG, BMP or TIFF files.
+        recursive: Descend into sub-folders.
+        on_error: ``"raise"`` stops at the first bad file; ``"skip"`` leaves it out and
+            reports it in the returned error list.
+
+    Returns:
+        ``(images, paths, errors)``: lists of arrays and their paths, and ``(path, reason)``
+        pairs of the files that could not be used.
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    images, paths, errors = [], [], []
+    for path in list_images(folder, recursive):
+        try:
+            images.append(load_image(path))
+            paths.append(path)
+        except DataError as e:
+            if on_error == "raise":
+                raise
+            errors.append((path, str(e)))
+    if not images:
+        raise DataError(f"{folder}: no readable images ({len(errors)} unreadable files)")
+    return images, paths, errors
+
+
+def _scale_to_unit(arr: np.ndarray, name: str) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / 65535.0
+    if arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer):
+        raise DataError(f"{name}: integer dtype {arr.dtype} not supported; use uint8, uint16 or floats in [0, 1]")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise DataError(f"{name}: dtype {arr.dtype} is not an image dtype")
+    arr = arr.astype(np.float32)
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"{name}: contains NaN or inf values")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < -1e-6 or hi > 1 + 1e-6:
+        raise DataError(f"{name}: float pixels must lie in [0, 1], found range [{lo:.4g}, {hi:.4g}]")
+    return np.clip(arr, 0.0, 1.0)
+
+
+def _fix_channels(arr: np.ndarray, channels: int, name: str) -> np.ndarray:
+    """(H, W[, C]) or (N, H, W[, C]) with known rank -> trailing channel axis of ``channels``."""
+    have = arr.shape[-1]
+    if have == channels:
+        return arr
+    if have == 1 and channels == 3:
+        return np.repeat(arr, 3, axis=-1)
+    if have == 3 and channels == 1:
+        if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
+            return arr[..., :1]
+        raise DataError(f"{name}: has 3 colour channels but the model expects 1 (grayscale)")
+    raise DataError(f"{name}: has {have} channels but the model expects {channels}")
+
+
+def _resize(batch: np.ndarray, image_size: int) -> np.ndarray:
+    import tensorflow as tf
+
+    if batch.shape[1] == image_size and batch.shape[2] == image_size:
+        return batch
+    return tf.image.resize(batch, (image_size, image_size), method="area").numpy()
+
+
+def to_unit_range(images, image_size: int, channels: int, names: Sequence[str] | None = None,
+                  chunk: int = 512) -> np.ndarray:
+    """Validates images and returns them as float32 (N, S, S, C) in [0, 1].
+
+    Args:
+        images: An array (N, H, W) / (N, H, W, C), one image (H, W[, C]) is *not* accepted
+            to avoid ambiguity, or a list of per-image arrays of any sizes.
+        image_size, channels: The model's input shape.
+        names: Per-image names (e.g. file paths) used in error messages.
+    """
+    if isinstance(images, np.ndarray):
+        if images.ndim == 3:
+            images = images[..., None]
+        if images.ndim != 4:
+            raise DataError(f"images: expected an array of shape (N, H, W) or (N, H, W, C), got {images.shape}")
+        if images.shape[0] == 0:
+            raise DataError("images: empty array (N = 0)")
+        return _to_unit_uniform(images, image_size, channels, "images", chunk)
+    images = list(images)
+    if not images:
+        raise DataError("images: empty list")
+    names = list(names) if names is not None else [f"image[{i}]" for i in range(len(images))]
+    out = np.empty((len(images), image_size, image_size, channels), np.float32)
+    for i, (img, name) in enumerate(zip(images, names)):
+        img = np.asarray(img)
+        if img.ndim == 2:
+            img = img[..., None]
+        if img.ndim != 3:
+            raise DataError(f"{name}: expected (H, W) or (H, W, C), got shape {img.shape}")
+        out[i] = _to_unit_uniform(img[None], image_size, channels, name, chunk)[0]
+    return out
+
+
+def _to_unit_uniform(batch: np.ndarray, image_size: int, channels: int, name: str, chunk: int):
+    h, w = batch.shape[1:3]
+    if h < image_size or w < image_size:
+        raise DataError(f"{name}: images of {h}x{w} are smaller than the model's {image_size}x{image_size}")
+    batch = _fix_channels(batch, channels, name)
+    out = np.empty((batch.shape[0], image_size, image_size, channels), np.float32)
+    for start in range(0, batch.shape[0], chunk):
+        part = _scale_to_unit(batch[start:start + chunk], name)
+        out[start:start + chunk] = _resize(part, image_size)
+    return out
+
+
+def to_model_units(images, image_size: int, channels: int, names=None) -> np.ndarray:
+    """Validates images and returns float32 (N, S, S, C) in the model's [-1, 1] range."""
+    return to_unit_range(images, image_size, channels, names) * 2.0 - 1.0
+
+
+def read_any(source, on_error: str = "raise", recursive: bool = False):
+    """Loads a folder, a ``.npy`` file or a single image path.
+
+    Returns ``(images, names, errors)`` where ``images`` is an array or a list of arrays.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        source = os.fspath(source)
+        if os.path.isdir(source):
+            return load_folder(source, recursive=recursive, on_error=on_error)
+        if source.endswith(".npy"):
+            if not os.path.isfile(source):
+                raise DataError(f"{source}: no such file")
+            try:
+                arr = np.load(source, allow_pickle=False)
+            except (ValueError, OSError) as e:
+                raise DataError(f"{source}: cannot read array ({e})") from None
+            return arr, [f"{source}[{i}]" for i in range(len(arr))], []
+        return [load_image(source)], [source], []
+    raise DataError(f"cannot read images from {type(source).__name__}")
+
+
+def batches(n: int, batch_size: int) -> Iterable[slice]:
+    """Slices covering 0..n in order, the last one possibly shorter (nothing dropped)."""
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))

@@ -1,0 +1,381 @@
+"""``FAnoGAN``: the detector facade -- fit, calibrate, score, predict, save and load."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_fanogan import data as data_lib
+from tf_fanogan import scoring
+from tf_fanogan import signatures as sig
+from tf_fanogan.config import FAnoGANConfig
+from tf_fanogan.encoder_trainer import EncoderTrainer
+from tf_fanogan.networks import build_networks
+from tf_fanogan.wgan_gp import WGANGP
+
+FORMAT = "tf_fanogan.detector"
+FORMAT_VERSION = 1
+NETWORK_FILES = {"generator": "generator.weights.h5", "critic": "critic.weights.h5",
+                 "encoder": "encoder.weights.h5"}
+CONFIG_FILE = "config.json"
+STATE_FILE = "state.json"
+MANIFEST_FILE = "manifest.json"
+
+
+class DetectorError(RuntimeError):
+    """A detector is used out of order or a detector directory is unusable."""
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Temporarily sets the global Keras dtype policy."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_directory_atomically(path: str, write_fn) -> None:
+    """Calls ``write_fn(tmp_dir)`` and then moves the finished directory to ``path``.
+
+    Readers see the old directory or the new one, never a half-written one under ``path``.
+    """
+    path = os.path.abspath(path)
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    token = uuid.uuid4().hex[:8]
+    tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{token}")
+    os.makedirs(tmp)
+    try:
+        write_fn(tmp)
+        for name in os.listdir(tmp):
+            with open(os.path.join(tmp, name), "rb") as f:
+                os.fsync(f.fileno())
+        if os.path.exists(path):
+            old = os.path.join(parent, f".{os.path.basename(path)}.old-{token}")
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class FAnoGAN:
+    """f-AnoGAN anomaly detector (Schlegl et al., Medical Image Analysis 54, 2019).
+
+    Stage 1 trains a WGAN-GP on normal images; stage 2 trains an encoder with G and the
+    critic frozen; scoring is one forward pass ``A(x) = A_R(x) + kappa * A_D(x)``.
+
+    Images may be arrays (N, H, W[, C]) of uint8, uint16 or floats in [0, 1], lists of such
+    per-image arrays, or a folder / ``.npy`` path. They are resized to the model size.
+
+    Args:
+        config: A :class:`~tf_fanogan.config.FAnoGANConfig` (defaults: the paper's).
+
+    Attributes:
+        threshold_: Anomaly-score threshold set by :meth:`calibrate` (None before).
+        calibration_: Facts of the calibration (FPR, image count, score statistics).
+        history_: Keras training histories per stage.
+
+    Example:
+        >>> det = FAnoGAN(FAnoGANConfig(model=ModelConfig(image_size=32, dim=16)))
+        >>> det.fit(normal_train).calibrate(normal_holdout, fpr=0.05)
+        >>> det.score(test_images)["anomaly_score"]; det.predict(test_images)
+        >>> det.save("detector"); same = FAnoGAN.load("detector")
+    """
+
+    def __init__(self, config: FAnoGANConfig | None = None):
+        self.config = (config if config is not None else FAnoGANConfig()).validate()
+        self.threshold_: float | None = None
+        self.calibration_: dict | None = None
+        self.history_: dict = {}
+        self.trained_ = {"gan": False, "encoder": False}
+        self.data_fingerprint_: str | None = None
+        self.generator = self.critic = self.encoder = None
+        self._score_fn = self._maps_fn = None
+        self._build()
+
+    # ----------------------------------------------------------------- networks
+    @property
+    def policy_name(self) -> str:
+        return "mixed_float16" if self.config.mixed_precision else "float32"
+
+    def _build(self) -> None:
+        keras.utils.set_random_seed(self.config.seed)
+        with dtype_policy(self.policy_name):
+            self.generator, self.critic, self.encoder = build_networks(self.config.model)
+        shape = (None,) + self.config.model.image_shape
+        kappa = self.config.encoder.kappa
+
+        def forward(images01):
+            return scoring.score_batch(self.generator, self.critic, self.encoder,
+                                       scoring.to_model_units(images01), kappa)
+
+        spec = [tf.TensorSpec(shape, tf.float32, name=sig.IMAGES)]
+        self._score_fn = tf.function(
+            lambda x: {k: v for k, v in forward(x).items() if k in sig.SCORE_OUTPUTS},
+            input_signature=spec)
+        self._maps_fn = tf.function(
+            lambda x: {k: v for k, v in forward(x).items() if k in sig.MAP_OUTPUTS},
+            input_signature=spec)
+
+    def prepare(self, images, names=None) -> np.ndarray:
+        """Validates and converts images to float32 (N, S, S, C) in [0, 1]."""
+        if isinstance(images, (str, os.PathLike)):
+            images, names, _ = data_lib.read_any(images)
+        m = self.config.model
+        return data_lib.to_unit_range(images, m.image_size, m.channels, names)
+
+    # ----------------------------------------------------------------- training
+    def fit(self, normal_images, validation=None, stage: str = "both", workdir: str | None = None,
+            callbacks=None, verbose="auto") -> "FAnoGAN":
+        """Trains stage 1 (WGAN-GP), stage 2 (encoder) or both on normal images only.
+
+        Args:
+            normal_images: Normal training images (see the class docstring).
+            validation: Optional normal images for the encoder's validation losses.
+            stage: ``"both"``, ``"gan"`` or ``"encoder"``.
+            workdir: If given, each stage backs up its state there every epoch
+                (``BackupAndRestore``) and logs a CSV, so an interrupted run resumes.
+            callbacks: Extra Keras callbacks for both stages.
+            verbose: Passed to ``keras.Model.fit`` (progress bar by default).
+        """
+        if stage not in ("both", "gan", "encoder"):
+            raise ValueError(f"stage must be 'both', 'gan' or 'encoder', got {stage!r}")
+        x = self.prepare(normal_images) * 2.0 - 1.0
+        self.data_fingerprint_ = hashlib.sha256(x.tobytes()).hexdigest()[:16]
+        val = None if validation is None else self.prepare(validation) * 2.0 - 1.0
+        if stage in ("both", "gan"):
+            self.fit_gan(x, workdir=workdir, callbacks=callbacks, verbose=verbose)
+        if stage in ("both", "encoder"):
+            self.fit_encoder(x, val, workdir=workdir, callbacks=callbacks, verbose=verbose)
+        return self
+
+    def _callbacks(self, workdir, name, extra):
+        cbs = [keras.callbacks.TerminateOnNaN()]
+        if workdir:
+            os.makedirs(workdir, exist_ok=True)
+            cbs += [keras.callbacks.BackupAndRestore(os.path.join(workdir, f"backup_{name}")),
+                    keras.callbacks.CSVLogger(os.path.join(workdir, f"{name}_log.csv"), append=True)]
+        return cbs + list(extra or [])
+
+    def fit_gan(self, x, workdir=None, callbacks=None, verbose="auto"):
+        """Stage 1 on float32 images in [-1, 1] (use :meth:`fit` for raw images)."""
+        c = self.config.gan
+        gan = WGANGP(self.generator, self.critic, critic_steps=c.critic_steps,
+                     gp_weight=c.gp_weight, seed=self.config.seed)
+        with dtype_policy(self.policy_name):
+            gan.compile(g_optimizer=keras.optimizers.Adam(c.learning_rate, c.beta_1, c.beta_2),
+                        c_optimizer=keras.optimizers.Adam(c.learning_rate, c.beta_1, c.beta_2),
+                        jit_compile=c.jit_compile)
+        per_step = c.batch_size * c.critic_steps
+        ds = (tf.data.Dataset.from_tensor_slices(x)
+              .shuffle(len(x), seed=self.config.seed, reshuffle_each_iteration=True)
+              .repeat().batch(per_step, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+        hist = gan.fit(ds, epochs=c.epochs, steps_per_epoch=max(1, len(x) // per_step),
+                       callbacks=self._callbacks(workdir, "gan", callbacks), verbose=verbose,
+                       shuffle=False)
+        self._check_finite(hist, "stage 1 (WGAN-GP)")
+        self.history_["gan"] = hist.history
+        self.trained_["gan"] = True
+        return hist
+
+    def fit_encoder(self, x, validation=None, workdir=None, callbacks=None, verbose="auto"):
+        """Stage 2 on float32 images in [-1, 1] (use :meth:`fit` for raw images)."""
+        if not self.trained_["gan"]:
+            raise DetectorError("train stage 1 (the GAN) before the encoder")
+        c = self.config.encoder
+        trainer = EncoderTrainer(self.generator, self.critic, self.encoder, mode=c.mode,
+                                 kappa=c.kappa, seed=self.config.seed)
+        with dtype_policy(self.policy_name):
+            trainer.compile(optimizer=keras.optimizers.RMSprop(c.learning_rate, rho=c.rho,
+                                                               epsilon=c.epsilon),
+                            jit_compile=c.jit_compile)
+        ds = (tf.data.Dataset.from_tensor_slices(x)
+              .shuffle(len(x), seed=self.config.seed, reshuffle_each_iteration=True)
+              .repeat().batch(c.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+        val_ds = None
+        if validation is not None:
+            val_ds = tf.data.Dataset.from_tensor_slices(validation).batch(c.batch_size)
+        hist = trainer.fit(ds, epochs=c.epochs, steps_per_epoch=max(1, len(x) // c.batch_size),
+                           validation_data=val_ds,
+                           callbacks=self._callbacks(workdir, "encoder", callbacks), verbose=verbose,
+                           shuffle=False)
+        self._check_finite(hist, "stage 2 (encoder)")
+        self.history_["encoder"] = hist.history
+        self.trained_["encoder"] = True
+        return hist
+
+    @staticmethod
+    def _check_finite(hist, stage):
+        for key, values in hist.history.items():
+            if values and not np.all(np.isfinite(values)):
+                raise DetectorError(f"{stage}: metric {key!r} became NaN/inf; training stopped")
+
+    # ----------------------------------------------------------------- scoring
+    def _require(self, what="encoder"):
+        if not self.trained_[what]:
+            raise DetectorError(f"the detector has no trained {'encoder' if what == 'encoder' else 'GAN'} yet: call fit() first")
+
+    def _run(self, fn, images, batch_size):
+        x = self.prepare(images)
+        bs = int(batch_size or self.config.score_batch_size)
+        parts = [fn(tf.constant(x[s])) for s in data_lib.batches(len(x), bs)]
+        return {k: np.concatenate([p[k].numpy() for p in parts]) for k in parts[0]}
+
+    def score(self, images, batch_size: int | None = None) -> dict[str, np.ndarray]:
+        """Scores every image: ``anomaly_score``, ``residual_score``, ``feature_score``,
+        ``z_distance`` (and ``is_anomaly`` once calibrated), each of shape (N,)."""
+        self._require()
+        out = self._run(self._score_fn, images, batch_size)
+        if self.threshold_ is not None:
+            out[sig.IS_ANOMALY] = out[sig.ANOMALY_SCORE] > self.threshold_
+        return out
+
+    def residual_maps(self, images, batch_size: int | None = None) -> dict[str, np.ndarray]:
+        """``residual_map`` |x - G(E(x))| and ``reconstruction``, (N, S, S, C) in [0, 1]."""
+        self._require()
+        return self._run(self._maps_fn, images, batch_size)
+
+    def decision_function(self, images, batch_size: int | None = None) -> np.ndarray:
+        """The anomaly score A(x) (higher = more anomalous), as in PyOD."""
+        return self.score(images, batch_size)[sig.ANOMALY_SCORE]
+
+    def calibrate(self, normal_holdout, fpr: float = 0.05) -> "FAnoGAN":
+        """Sets ``threshold_`` so that about ``fpr`` of clean normal images are flagged.
+
+        Uses normal images only (never anomalies or test labels). The threshold is the
+        smallest observed score whose exceedance rate on the hold-out is <= ``fpr``.
+        """
+        if not 0.0 < fpr < 1.0:
+            raise ValueError(f"fpr must be in (0, 1), got {fpr}")
+        scores = self.score(normal_holdout)[sig.ANOMALY_SCORE]
+        threshold = float(np.quantile(scores, 1.0 - fpr, method="higher"))
+        self.threshold_ = threshold
+        self.calibration_ = {
+            "fpr_target": fpr,
+            "fpr_on_holdout": float(np.mean(scores > threshold)),
+            "n_images": int(len(scores)),
+            "threshold": threshold,
+            "score_mean": float(scores.mean()),
+            "score_std": float(scores.std()),
+            "score_percentiles": {str(p): float(np.percentile(scores, p)) for p in (1, 5, 50, 95, 99)},
+        }
+        return self
+
+    def predict(self, images, batch_size: int | None = None) -> np.ndarray:
+        """Boolean anomaly decisions (needs :meth:`calibrate`)."""
+        if self.threshold_ is None:
+            raise DetectorError("the detector is not calibrated: call calibrate(normal_holdout) first")
+        return self.decision_function(images, batch_size) > self.threshold_
+
+    # ----------------------------------------------------------------- persistence
+    def _state(self) -> dict:
+        return {"threshold": self.threshold_, "calibration": self.calibration_,
+                "trained": self.trained_, "data_fingerprint": self.data_fingerprint_,
+                "history": self.history_}
+
+    def save(self, path: str) -> str:
+        """Writes config, weights, calibration and a hash manifest to ``path`` atomically."""
+        from tf_fanogan import __version__
+
+        def write(tmp):
+            self.config.save(os.path.join(tmp, CONFIG_FILE))
+            for name, fname in NETWORK_FILES.items():
+                getattr(self, name).save_weights(os.path.join(tmp, fname))
+            with open(os.path.join(tmp, STATE_FILE), "w") as f:
+                json.dump(_jsonable(self._state()), f, indent=2)
+            files = {n: sha256_file(os.path.join(tmp, n))
+                     for n in [CONFIG_FILE, STATE_FILE, *NETWORK_FILES.values()]}
+            manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                        "tf_fanogan": __version__, "tensorflow": tf.__version__,
+                        "keras": keras.__version__, "sha256": files}
+            with open(os.path.join(tmp, MANIFEST_FILE), "w") as f:
+                json.dump(manifest, f, indent=2)
+
+        write_directory_atomically(path, write)
+        return path
+
+    @classmethod
+    def load(cls, path: str, mixed_precision: bool | None = None) -> "FAnoGAN":
+        """Loads a detector saved by :meth:`save`, verifying every file's SHA-256.
+
+        Args:
+            path: The detector directory.
+            mixed_precision: Override the saved compute policy (e.g. ``False`` to score a
+                GPU-trained mixed-precision detector in float32 on a CPU).
+        """
+        if not os.path.isdir(path):
+            raise DetectorError(f"{path}: not a detector directory")
+        manifest_path = os.path.join(path, MANIFEST_FILE)
+        if not os.path.isfile(manifest_path):
+            raise DetectorError(f"{path}: missing {MANIFEST_FILE}; not a saved detector")
+        try:
+            with open(manifest_path) as f:
+                manifest = json.load(f)
+            expected = manifest["sha256"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise DetectorError(f"{manifest_path}: unreadable manifest ({e})") from None
+        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+            raise DetectorError(f"{manifest_path}: unsupported format {manifest.get('format')!r} "
+                                f"version {manifest.get('format_version')!r}")
+        for name in [CONFIG_FILE, STATE_FILE, *NETWORK_FILES.values()]:
+            file = os.path.join(path, name)
+            if not os.path.isfile(file):
+                raise DetectorError(f"{file}: missing from the detector directory")
+            if sha256_file(file) != expected.get(name):
+                raise DetectorError(f"{file}: SHA-256 does not match the manifest (file changed or corrupt)")
+        config = FAnoGANConfig.load(os.path.join(path, CONFIG_FILE))
+        if mixed_precision is not None:
+            config.mixed_precision = bool(mixed_precision)
+        det = cls(config)
+        for name, fname in NETWORK_FILES.items():
+            getattr(det, name).load_weights(os.path.join(path, fname))
+        with open(os.path.join(path, STATE_FILE)) as f:
+            state = json.load(f)
+        det.threshold_ = state["threshold"]
+        det.calibration_ = state["calibration"]
+        det.trained_ = state["trained"]
+        det.data_fingerprint_ = state.get("data_fingerprint")
+        det.history_ = state.get("history", {})
+        return det
+
+    def summary(self) -> dict:
+        """Facts for ``fanogan info``: config, parameter counts, training and calibration."""
+        counts = {n: int(sum(np.prod(w.shape) for w in getattr(self, n).trainable_weights))
+                  for n in NETWORK_FILES}
+        counts["total"] = sum(counts.values())
+        return {"config": self.config.to_dict(), "trainable_parameters": counts,
+                "trained": self.trained_, "threshold": self.threshold_,
+                "calibration": self.calibration_, "data_fingerprint": self.data_fingerprint_}
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    return obj

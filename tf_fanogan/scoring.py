@@ -1,0 +1,68 @@
+"""The one f-AnoGAN scoring function.
+
+Used by the encoder's izi/izi_f loss, the detector, evaluation and the exported
+SavedModel signatures, so that training, scoring and serving cannot drift apart.
+
+For x in model units ([-1, 1]) and x_hat = G(E(x)) (Schlegl et al. 2019, eqs. 4-6)::
+
+    A_R(x) = mean over pixels of (x - x_hat)^2                    residual_score
+    A_D(x) = mean over features of (f(x) - f(x_hat))^2            feature_score
+    A(x)   = A_R(x) + kappa * A_D(x)                              anomaly_score
+
+where f is the critic's last feature layer. Every quantity is per image: the critic uses
+layer norm and the generator and encoder run their batch norms in inference mode, so an
+image's scores do not depend on the rest of its batch.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tf_fanogan import signatures as sig
+
+
+def to_model_units(images01):
+    """[0, 1] input range -> [-1, 1] model units."""
+    return tf.cast(images01, tf.float32) * 2.0 - 1.0
+
+
+def to_input_units(images):
+    """[-1, 1] model units -> [0, 1] input range."""
+    return (tf.cast(images, tf.float32) + 1.0) * 0.5
+
+
+def score_batch(generator, critic, encoder, images, kappa, encoder_training=False):
+    """Scores a batch of images in model units.
+
+    Args:
+        generator, critic, encoder: The f-AnoGAN networks; G and the critic always run
+            in inference mode.
+        images: float tensor (N, H, W, C) in [-1, 1].
+        kappa: Weight of the feature residual.
+        encoder_training: Run the encoder in training mode (for stage-2 training only).
+
+    Returns:
+        Dict of float32 tensors, all batch-major: ``anomaly_score``, ``residual_score``,
+        ``feature_score``, ``z_distance`` (the L2 norm of E(x)) of shape (N,); ``z`` (N, d);
+        ``reconstruction`` (N, H, W, C) and ``residual_map`` |x - G(E(x))| (N, H, W, C),
+        both in the [0, 1] input range.
+    """
+    images = tf.cast(images, tf.float32)
+    z = tf.cast(encoder(images, training=encoder_training), tf.float32)
+    reconstruction = tf.cast(generator(z, training=False), tf.float32)
+    _, real_features = critic(images, training=False)
+    _, fake_features = critic(reconstruction, training=False)
+    residual = images - reconstruction
+    residual_score = tf.reduce_mean(tf.square(residual), axis=[1, 2, 3])
+    feature_score = tf.reduce_mean(
+        tf.square(tf.cast(real_features, tf.float32) - tf.cast(fake_features, tf.float32)), axis=1
+    )
+    return {
+        sig.ANOMALY_SCORE: residual_score + kappa * feature_score,
+        sig.RESIDUAL_SCORE: residual_score,
+        sig.FEATURE_SCORE: feature_score,
+        sig.Z_DISTANCE: tf.norm(z, axis=1),
+        sig.Z: z,
+        sig.RECONSTRUCTION: to_input_units(reconstruction),
+        sig.RESIDUAL_MAP: tf.abs(residual) * 0.5,
+    }

@@ -1,0 +1,141 @@
+"""Stage 1 of f-AnoGAN: ``WGANGP``, a Keras model with a custom ``train_step``."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tf_fanogan import losses
+
+
+def _is_mixed(model: keras.Model) -> bool:
+    return model.dtype_policy.name == "mixed_float16" or model.compute_dtype == "float16"
+
+
+def _loss_scaled(optimizer, mixed: bool):
+    if mixed and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+@keras.saving.register_keras_serializable(package="tf_fanogan")
+class WGANGP(keras.Model):
+    """Wasserstein GAN with gradient penalty (Gulrajani et al. 2017), trained through ``fit()``.
+
+    Each ``train_step`` receives ``critic_steps * batch_size`` real images (in [-1, 1]) and
+    makes ``critic_steps`` critic updates, each on its own slice of ``batch_size`` real images
+    as in the authors' code, followed by one generator update.
+
+    Args:
+        generator: A :class:`~tf_fanogan.networks.Generator`.
+        critic: A :class:`~tf_fanogan.networks.Critic`.
+        critic_steps: Critic updates per generator update (5 in the paper).
+        gp_weight: Gradient-penalty weight lambda (10 in the paper).
+        seed: Seed of the model's own noise generator (z and alpha).
+
+    Example:
+        >>> gan = WGANGP(generator, critic)
+        >>> gan.compile(g_optimizer=keras.optimizers.Adam(1e-4, 0.0, 0.9),
+        ...             c_optimizer=keras.optimizers.Adam(1e-4, 0.0, 0.9))
+        >>> gan.fit(dataset_of_5x_batches, epochs=10)
+
+    Metrics: ``c_loss`` (critic loss without the penalty), ``g_loss``, ``gp`` and
+    ``w_dist`` (the Wasserstein estimate E[C(x)] - E[C(G(z))]). WGAN losses are signed: a
+    negative ``c_loss`` is normal and means the critic separates real from generated images.
+    """
+
+    def __init__(self, generator, critic, critic_steps=5, gp_weight=10.0, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.critic = critic
+        self.critic_steps = int(critic_steps)
+        self.gp_weight = float(gp_weight)
+        self.latent_dim = generator.latent_dim
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.c_loss_tracker = keras.metrics.Mean(name="c_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.gp_tracker = keras.metrics.Mean(name="gp")
+        self.w_dist_tracker = keras.metrics.Mean(name="w_dist")
+        self.built = True
+
+    def compile(self, g_optimizer, c_optimizer, **kwargs):
+        """Sets both optimizers; under ``mixed_float16`` both are wrapped in loss scaling.
+
+        Keras wraps only ``self.optimizer`` itself, so the two GAN optimizers are wrapped
+        here. They are built now so that ``load_weights`` restores their state.
+        """
+        super().compile(**kwargs)
+        mixed = _is_mixed(self.critic)
+        self.g_optimizer = _loss_scaled(g_optimizer, mixed)
+        self.c_optimizer = _loss_scaled(c_optimizer, mixed)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.c_optimizer.build(self.critic.trainable_variables)
+
+    @property
+    def metrics(self):
+        return [self.c_loss_tracker, self.g_loss_tracker, self.gp_tracker, self.w_dist_tracker]
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)
+
+    def _critic_step(self, real):
+        batch = tf.shape(real)[0]
+        z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        alpha = keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator)
+        fake = self.generator(z, training=True)
+        variables = self.critic.trainable_variables
+        with tf.GradientTape() as tape:
+            real_scores, _ = self.critic(real, training=True)
+            fake_scores, _ = self.critic(fake, training=True)
+            c_loss = losses.critic_loss(real_scores, fake_scores)
+            gp = losses.gradient_penalty(
+                lambda x: self.critic(x, training=True)[0], real, fake, alpha
+            )
+            loss = c_loss + self.gp_weight * gp
+            scaled = self.c_optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, variables)
+        self.c_optimizer.apply_gradients(zip(grads, variables))
+        return c_loss, gp, losses.wasserstein_estimate(real_scores, fake_scores)
+
+    def _generator_step(self, batch):
+        z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        variables = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake = self.generator(z, training=True)
+            fake_scores, _ = self.critic(fake, training=True)
+            g_loss = losses.generator_loss(fake_scores)
+            scaled = self.g_optimizer.scale_loss(g_loss)
+        grads = tape.gradient(scaled, variables)
+        self.g_optimizer.apply_gradients(zip(grads, variables))
+        return g_loss
+
+    def train_step(self, data):
+        real_all = data[0] if isinstance(data, (tuple, list)) else data
+        real_all = tf.cast(real_all, tf.float32)
+        batch = tf.shape(real_all)[0] // self.critic_steps
+        for i in range(self.critic_steps):
+            real = real_all[i * batch:(i + 1) * batch]
+            c_loss, gp, w_dist = self._critic_step(real)
+            self.c_loss_tracker.update_state(c_loss)
+            self.gp_tracker.update_state(gp)
+            self.w_dist_tracker.update_state(w_dist)
+        self.g_loss_tracker.update_state(self._generator_step(batch))
+        return {m.name: m.result() for m in self.metrics}
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "critic": keras.saving.serialize_keras_object(self.critic),
+            "critic_steps": self.critic_steps,
+            "gp_weight": self.gp_weight,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+        config["critic"] = keras.saving.deserialize_keras_object(config["critic"])
+        return cls(**config)
