@@ -1,0 +1,251 @@
+"""Export a detector as a SavedModel in TF Serving's versioned layout.
+
+``<base>/<model>/<int version>/`` holds ``saved_model.pb``, ``variables/``, and
+``assets.extra/`` with ``model_info.json`` and ``tf_serving_warmup_requests``. Versions are
+published atomically: written under a hidden temporary name (TF Serving ignores names that
+do not parse as int64), then renamed.
+
+Signatures (names in :mod:`tf_fanogan.signatures`; every output batch-major):
+
+* ``score`` (= ``serving_default``): ``images`` float32 (N, H, W, C) in [0, 1] ->
+  ``anomaly_score``, ``residual_score``, ``feature_score``, ``z_distance`` (float32),
+  ``is_anomaly`` (bool, against the calibrated threshold, which travels in model_info.json).
+* ``score_uint8``: ``images`` uint8 (N, H, W, C), scaled in-graph; same outputs.
+* ``score_image_bytes``: ``image_bytes`` string (N,) of encoded PNG/JPEG/BMP, decoded and
+  resized in-graph; same outputs.
+* ``residual_map``: ``images`` -> ``residual_map``, ``reconstruction`` (N, H, W, C) in [0, 1].
+* ``encode``: ``images`` -> ``z`` (N, latent_dim).
+* ``generate``: ``z`` float32 (N, latent_dim) -> ``images`` (N, H, W, C) in [0, 1].
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_fanogan import scoring
+from tf_fanogan import signatures as sig
+
+INFO_FILE = "model_info.json"
+WARMUP_FILE = "tf_serving_warmup_requests"
+WARMUP_BATCH_SIZES = (1, 4)
+
+
+class ExportError(RuntimeError):
+    """The detector cannot be exported or the target version is unusable."""
+
+
+def list_versions(model_dir: str) -> list[int]:
+    """Integer version folders of a model directory (what TF Serving would see)."""
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(int(n) for n in os.listdir(model_dir)
+                  if re.fullmatch(r"\d{1,18}", n) and os.path.isdir(os.path.join(model_dir, n)))
+
+
+def _float32_networks(detector):
+    """The detector's networks, rebuilt under float32 if it computes in mixed precision."""
+    if not detector.config.mixed_precision:
+        return detector.generator, detector.critic, detector.encoder
+    from tf_fanogan.detector import dtype_policy
+    from tf_fanogan.networks import build_networks
+
+    with dtype_policy("float32"):
+        nets = build_networks(detector.config.model)
+    for new, old in zip(nets, (detector.generator, detector.critic, detector.encoder)):
+        new.set_weights(old.get_weights())
+    return nets
+
+
+def serving_functions(detector):
+    """The endpoint functions and input signatures, keyed by signature name."""
+    if detector.threshold_ is None:
+        raise ExportError("calibrate the detector before export (the score signature returns is_anomaly)")
+    m = detector.config.model
+    size, channels, kappa = m.image_size, m.channels, detector.config.encoder.kappa
+    generator, critic, encoder = _float32_networks(detector)
+    threshold = tf.constant(detector.threshold_, tf.float32)
+    image_shape = [None, size, size, channels]
+
+    def scores(images01):
+        out = scoring.score_batch(generator, critic, encoder, scoring.to_model_units(images01), kappa)
+        result = {k: out[k] for k in sig.SCORE_OUTPUTS}
+        result[sig.IS_ANOMALY] = out[sig.ANOMALY_SCORE] > threshold
+        return result
+
+    def score(images):
+        return scores(tf.ensure_shape(images, image_shape))
+
+    def score_uint8(images):
+        images = tf.ensure_shape(images, image_shape)
+        return scores(tf.cast(images, tf.float32) / 255.0)
+
+    def decode_one(data):
+        image = tf.io.decode_image(data, channels=channels, dtype=tf.float32, expand_animations=False)
+        return tf.image.resize(image, (size, size), method="area")
+
+    def score_image_bytes(image_bytes):
+        image_bytes = tf.ensure_shape(image_bytes, [None])
+        images = tf.map_fn(decode_one, image_bytes,
+                           fn_output_signature=tf.TensorSpec((size, size, channels), tf.float32))
+        return scores(images)
+
+    def residual_map(images):
+        out = scoring.score_batch(generator, critic, encoder,
+                                  scoring.to_model_units(tf.ensure_shape(images, image_shape)), kappa)
+        return {k: out[k] for k in sig.MAP_OUTPUTS}
+
+    def encode(images):
+        images = scoring.to_model_units(tf.ensure_shape(images, image_shape))
+        return {sig.Z: tf.cast(encoder(images, training=False), tf.float32)}
+
+    def generate(z):
+        z = tf.ensure_shape(z, [None, m.latent_dim])
+        return {sig.GENERATED_IMAGES: scoring.to_input_units(generator(z, training=False))}
+
+    img = tf.TensorSpec(image_shape, tf.float32, name=sig.IMAGES)
+    return {  # the first one is also published as serving_default
+        sig.SCORE: (score, [img]),
+        sig.SCORE_UINT8: (score_uint8, [tf.TensorSpec(image_shape, tf.uint8, name=sig.IMAGES)]),
+        sig.SCORE_IMAGE_BYTES: (score_image_bytes, [tf.TensorSpec([None], tf.string, name=sig.IMAGE_BYTES)]),
+        sig.RESIDUAL_MAP_SIGNATURE: (residual_map, [img]),
+        sig.ENCODE: (encode, [img]),
+        sig.GENERATE: (generate, [tf.TensorSpec([None, m.latent_dim], tf.float32, name=sig.Z_INPUT)]),
+    }
+
+
+def _warmup_inputs(detector, name, batch):
+    import io
+
+    from PIL import Image
+
+    m = detector.config.model
+    rng = np.random.default_rng(batch)
+    shape = (batch, m.image_size, m.image_size, m.channels)
+    if name == sig.GENERATE:
+        return {sig.Z_INPUT: rng.uniform(-1, 1, (batch, m.latent_dim)).astype(np.float32)}
+    if name == sig.SCORE_UINT8:
+        return {sig.IMAGES: rng.integers(0, 256, shape, dtype=np.uint8)}
+    if name == sig.SCORE_IMAGE_BYTES:
+        blobs = []
+        for _ in range(batch):
+            buf = io.BytesIO()
+            Image.fromarray(rng.integers(0, 256, shape[1:3] if m.channels == 1 else shape[1:],
+                                         dtype=np.uint8)).save(buf, format="PNG")
+            blobs.append(buf.getvalue())
+        return {sig.IMAGE_BYTES: np.array(blobs, dtype=object)}
+    return {sig.IMAGES: rng.uniform(0, 1, shape).astype(np.float32)}
+
+
+def write_warmup(detector, path: str, model_name: str) -> int:
+    """Writes TF Serving warm-up records: one Predict per signature and batch size."""
+    from tf_fanogan.serving import tensors
+    from tf_fanogan.serving.protos import predict_pb2, prediction_log_pb2
+
+    count = 0
+    with tf.io.TFRecordWriter(path) as writer:
+        for name in serving_signature_names():
+            for batch in WARMUP_BATCH_SIZES:
+                request = predict_pb2.PredictRequest()
+                request.model_spec.name = model_name
+                request.model_spec.signature_name = name
+                for key, value in _warmup_inputs(detector, name, batch).items():
+                    request.inputs[key].CopyFrom(tensors.to_proto(value))
+                log = prediction_log_pb2.PredictionLog(
+                    predict_log=prediction_log_pb2.PredictLog(request=request))
+                writer.write(log.SerializeToString())
+                count += 1
+    return count
+
+
+def serving_signature_names() -> list[str]:
+    return [sig.SCORE, sig.SCORE_UINT8, sig.SCORE_IMAGE_BYTES, sig.RESIDUAL_MAP_SIGNATURE,
+            sig.ENCODE, sig.GENERATE]
+
+
+def model_info(detector, model_name: str, version: int) -> dict:
+    from tf_fanogan import __version__
+
+    m = detector.config.model
+    cal = detector.calibration_ or {}
+    return {
+        "model_name": model_name,
+        "version": version,
+        "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "image_shape": [m.image_size, m.image_size, m.channels],
+        "latent_dim": m.latent_dim,
+        "input_scaling": {sig.SCORE: "float32 in [0, 1] (model works in [-1, 1] = 2x - 1)",
+                          sig.SCORE_UINT8: "uint8 0..255, divided by 255 in-graph",
+                          sig.SCORE_IMAGE_BYTES: "encoded PNG/JPEG/BMP, decoded to [0, 1] and area-resized in-graph"},
+        "kappa": detector.config.encoder.kappa,
+        "encoder_mode": detector.config.encoder.mode,
+        "threshold": detector.threshold_,
+        "calibration_fpr": cal.get("fpr_target"),
+        "calibration": cal,
+        "training_data_fingerprint": detector.data_fingerprint_,
+        "versions": {"tf_fanogan": __version__, "tensorflow": tf.__version__, "keras": keras.__version__},
+        "signatures": serving_signature_names(),
+        "serving_default": sig.SCORE,
+        "note": "TF Serving must run TensorFlow >= the exporting version.",
+    }
+
+
+def export_detector(detector, base_path: str, model_name: str = "fanogan", version: int | None = None,
+                    warmup: bool = True) -> str:
+    """Exports ``detector`` to ``<base_path>/<model_name>/<version>/`` atomically.
+
+    Args:
+        detector: A trained and calibrated :class:`~tf_fanogan.detector.FAnoGAN`.
+        base_path: TF Serving's ``--model_base_path`` parent (e.g. ``saved_models``).
+        model_name: The model's name in TF Serving.
+        version: Integer version; default one above the highest existing version.
+            An existing version is never overwritten.
+        warmup: Write ``assets.extra/tf_serving_warmup_requests``.
+
+    Returns:
+        The path of the published version directory.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", model_name):
+        raise ExportError(f"model name {model_name!r} must be letters, digits, '_', '-' or '.'")
+    if not detector.trained_.get("encoder"):
+        raise ExportError("the detector has no trained encoder: train it before export")
+    model_dir = os.path.join(base_path, model_name)
+    os.makedirs(model_dir, exist_ok=True)
+    existing = list_versions(model_dir)
+    version = (existing[-1] + 1 if existing else 1) if version is None else int(version)
+    if version < 0:
+        raise ExportError(f"version must be a non-negative integer, got {version}")
+    final = os.path.join(model_dir, str(version))
+    if os.path.exists(final):
+        raise ExportError(f"{final} already exists; published versions are never overwritten")
+    tmp = os.path.join(model_dir, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
+    try:
+        archive = keras.export.ExportArchive()
+        for name, (fn, spec) in serving_functions(detector).items():
+            archive.add_endpoint(name, fn, input_signature=spec)
+        archive.write_out(tmp, verbose=False)
+        extra = os.path.join(tmp, "assets.extra")
+        os.makedirs(extra, exist_ok=True)
+        if warmup:
+            write_warmup(detector, os.path.join(extra, WARMUP_FILE), model_name)
+        info = model_info(detector, model_name, version)
+        info["saved_model_sha256"] = hashlib.sha256(
+            open(os.path.join(tmp, "saved_model.pb"), "rb").read()).hexdigest()
+        with open(os.path.join(extra, INFO_FILE), "w") as f:
+            json.dump(info, f, indent=2)
+        if os.path.exists(final):
+            raise ExportError(f"{final} appeared during export; not overwriting it")
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

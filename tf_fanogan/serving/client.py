@@ -1,0 +1,317 @@
+"""Thin clients for an exported f-AnoGAN behind TF Serving (or the local server).
+
+Importing this module does not load the TensorFlow runtime: the TF Serving protos are
+loaded on their own (:mod:`tf_fanogan.serving.protos`) and tensors are encoded and decoded
+with numpy. Works unchanged against the real ``tensorflow_model_server``.
+
+Example:
+    >>> client = FAnoGANClient("127.0.0.1:8500", "fanogan")
+    >>> client.wait_until_available()
+    >>> client.score(images)["anomaly_score"]        # images: (N, H, W[, C]) uint8 or float32 in [0, 1]
+    >>> client.residual_maps(images[:4])["residual_map"]
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.request
+
+import grpc
+import numpy as np
+
+from tf_fanogan import signatures as sig
+from tf_fanogan.serving import tensors
+from tf_fanogan.serving.protos import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    model_service_pb2_grpc,
+    types_pb2,
+)
+
+STATE_NAMES = {0: "UNKNOWN", 10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}
+DEFAULT_MAX_MESSAGE_BYTES = 256 << 20
+
+
+class ServingClientError(Exception):
+    """A failed call; ``code`` is the gRPC status name (e.g. ``NOT_FOUND``)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class InvalidArgument(ServingClientError):
+    pass
+
+
+class NotFound(ServingClientError):
+    pass
+
+
+class FailedPrecondition(ServingClientError):
+    pass
+
+
+class Unavailable(ServingClientError):
+    pass
+
+
+class DeadlineExceeded(ServingClientError):
+    pass
+
+
+_ERRORS = {"INVALID_ARGUMENT": InvalidArgument, "NOT_FOUND": NotFound, "FAILED_PRECONDITION": FailedPrecondition,
+           "UNAVAILABLE": Unavailable, "DEADLINE_EXCEEDED": DeadlineExceeded}
+
+
+def error_for(code: str, message: str) -> ServingClientError:
+    return _ERRORS.get(code, ServingClientError)(code, message)
+
+
+class _SignatureInfo:
+    def __init__(self, inputs: dict, outputs: dict):
+        self.inputs = inputs    # alias -> (dtype enum, shape with -1 for unknown)
+        self.outputs = outputs
+
+
+def _signature_infos(sdm) -> dict:
+    def tensors_of(m):
+        return {k: (v.dtype, tuple(-1 if d.size < 0 else d.size for d in v.tensor_shape.dim)) for k, v in m.items()}
+    return {name: _SignatureInfo(tensors_of(s.inputs), tensors_of(s.outputs))
+            for name, s in sdm.items() if not name.startswith("__")}
+
+
+class _Base:
+    """Shared logic of the gRPC and REST clients: validation, batching, convenience methods."""
+
+    max_message_bytes = DEFAULT_MAX_MESSAGE_BYTES
+
+    def signatures(self) -> dict:
+        raise NotImplementedError
+
+    def predict(self, signature: str, inputs: dict, output_filter=None, timeout=None) -> dict:
+        raise NotImplementedError
+
+    def _prepare(self, signature: str, images) -> tuple[str, np.ndarray]:
+        images = np.asarray(images)
+        info = self.signatures().get(signature)
+        if info is None:
+            raise FailedPrecondition("FAILED_PRECONDITION", f'Serving signature key "{signature}" not found.')
+        alias = next(iter(info.inputs))
+        dtype, shape = info.inputs[alias]
+        if images.ndim == len(shape) - 1 and shape[-1] == 1:
+            images = images[..., None]
+        if images.ndim != len(shape) or any(s not in (-1, d) for s, d in zip(shape, images.shape)):
+            raise InvalidArgument("INVALID_ARGUMENT",
+                                  f"{alias}: shape {images.shape} does not match the signature's {shape}")
+        want = np.dtype(tensors.DTYPES[dtype])
+        if images.dtype != want:
+            raise InvalidArgument("INVALID_ARGUMENT", f"{alias}: dtype {images.dtype} but signature {signature!r} "
+                                  f"expects {want}")
+        return alias, images
+
+    def _batched(self, signature: str, images, output_filter=None, batch_size=None, timeout=None) -> dict:
+        alias, images = self._prepare(signature, images)
+        info = self.signatures()[signature]
+        outputs = list(output_filter or info.outputs)
+        per_image = sum(4 * int(np.prod([d for d in info.outputs[o][1][1:] if d > 0] or [1])) for o in outputs)
+        fit = max(1, int(self.max_message_bytes * 0.8) // max(per_image, images[0].nbytes, 1))
+        bs = min(batch_size or fit, fit)
+        parts = [self.predict(signature, {alias: images[i:i + bs]}, output_filter, timeout)
+                 for i in range(0, len(images), bs)]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def _score_signature(self, images) -> str:
+        return sig.SCORE_UINT8 if np.asarray(images).dtype == np.uint8 else sig.SCORE
+
+    def score(self, images, output_filter=None, batch_size=None, timeout=None) -> dict:
+        """Scores (N, H, W[, C]) images: uint8 goes to ``score_uint8``, float32 in [0, 1] to ``score``."""
+        return self._batched(self._score_signature(images), images, output_filter, batch_size, timeout)
+
+    def residual_maps(self, images, batch_size=None, timeout=None) -> dict:
+        """``residual_map`` and ``reconstruction`` for float32 images in [0, 1]; batches split to fit."""
+        return self._batched(sig.RESIDUAL_MAP_SIGNATURE, images, None, batch_size, timeout)
+
+    def encode(self, images, batch_size=None, timeout=None) -> np.ndarray:
+        return self._batched(sig.ENCODE, images, None, batch_size, timeout)[sig.Z]
+
+    def score_files(self, paths, timeout=None) -> dict:
+        """Sends encoded image files to ``score_image_bytes`` (decoded and resized server-side)."""
+        blobs = np.array([open(p, "rb").read() for p in paths], dtype=object)
+        return self.predict(sig.SCORE_IMAGE_BYTES, {sig.IMAGE_BYTES: blobs}, None, timeout)
+
+    def wait_until_available(self, timeout: float = 60.0, interval: float = 0.2) -> list:
+        """Polls ``status()`` until a version is AVAILABLE; returns the status rows."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                rows = self.status()
+                if any(r["state"] == "AVAILABLE" for r in rows):
+                    return rows
+                last = rows
+            except (NotFound, Unavailable, ServingClientError) as e:
+                last = e
+            time.sleep(interval)
+        raise Unavailable("UNAVAILABLE", f"model not available after {timeout:.0f} s (last: {last})")
+
+
+class FAnoGANClient(_Base):
+    """gRPC client for TF Serving's PredictionService and ModelService.
+
+    Args:
+        target: ``host:port`` of the gRPC endpoint (TF Serving: 8500).
+        model_name: The served model's name.
+        version, version_label: Pin a version or a label (``stable``/``canary``); default latest.
+        timeout: Default per-call deadline in seconds.
+        max_message_bytes: Channel send/receive limit; replies are split into batches that fit.
+    """
+
+    def __init__(self, target: str, model_name: str, version: int | None = None, version_label: str | None = None,
+                 timeout: float = 30.0, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES):
+        if version is not None and version_label is not None:
+            raise ValueError("give version or version_label, not both")
+        self.target, self.model_name = target, model_name
+        self.version, self.version_label = version, version_label
+        self.timeout = timeout
+        self.max_message_bytes = max_message_bytes
+        self.channel = grpc.insecure_channel(target, options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes)])
+        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self._model = model_service_pb2_grpc.ModelServiceStub(self.channel)
+        self._signatures = None
+
+    def close(self):
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _spec(self, spec, signature=""):
+        spec.name = self.model_name
+        if self.version is not None:
+            spec.version.value = self.version
+        elif self.version_label is not None:
+            spec.version_label = self.version_label
+        if signature:
+            spec.signature_name = signature
+
+    def _call(self, method, request, timeout):
+        try:
+            return method(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as e:
+            raise error_for(e.code().name, e.details() or "") from None
+
+    def metadata(self) -> dict:
+        """GetModelMetadata: {signature: {"inputs": {alias: (dtype, shape)}, "outputs": {...}}}, ``__`` skipped."""
+        return {k: {"inputs": {a: (tensors.DT_NAMES.get(d, d), s) for a, (d, s) in v.inputs.items()},
+                    "outputs": {a: (tensors.DT_NAMES.get(d, d), s) for a, (d, s) in v.outputs.items()}}
+                for k, v in self.signatures(refresh=True).items()}
+
+    def signatures(self, refresh: bool = False) -> dict:
+        if self._signatures is None or refresh:
+            request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+            self._spec(request.model_spec)
+            response = self._call(self._predict.GetModelMetadata, request, None)
+            sdm = get_model_metadata_pb2.SignatureDefMap()
+            response.metadata["signature_def"].Unpack(sdm)
+            self._signatures = _signature_infos(sdm.signature_def)
+        return self._signatures
+
+    def status(self) -> list[dict]:
+        """GetModelStatus rows: version, state name, error message."""
+        request = get_model_status_pb2.GetModelStatusRequest()
+        self._spec(request.model_spec)
+        response = self._call(self._model.GetModelStatus, request, None)
+        return [{"version": s.version, "state": STATE_NAMES.get(s.state, str(s.state)),
+                 "error": s.status.error_message} for s in response.model_version_status]
+
+    def predict(self, signature: str, inputs: dict, output_filter=None, timeout=None, return_version=False):
+        """One Predict call; numpy in, numpy out."""
+        request = predict_pb2.PredictRequest()
+        self._spec(request.model_spec, signature)
+        for key, value in inputs.items():
+            request.inputs[key].CopyFrom(tensors.to_proto(value))
+        if output_filter:
+            request.output_filter.extend(output_filter)
+        response = self._call(self._predict.Predict, request, timeout)
+        out = {k: tensors.to_numpy(v) for k, v in response.outputs.items()}
+        return (out, response.model_spec.version.value) if return_version else out
+
+
+class RestClient(_Base):
+    """The same methods over TF Serving's REST API (port 8501), with only the standard library."""
+
+    def __init__(self, base_url: str, model_name: str, version: int | None = None, version_label: str | None = None,
+                 timeout: float = 30.0, max_message_bytes: int = 64 << 20):
+        self.base_url = base_url.rstrip("/")
+        self.model_name = model_name
+        self.timeout = timeout
+        self.max_message_bytes = max_message_bytes
+        suffix = f"/versions/{version}" if version is not None else (f"/labels/{version_label}" if version_label else "")
+        self.model_url = f"{self.base_url}/v1/models/{model_name}{suffix}"
+        self._signatures = None
+
+    def _request(self, url, body=None, timeout=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            try:
+                message = json.loads(e.read()).get("error", "")
+            except ValueError:
+                message = str(e)
+            code = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 503: "UNAVAILABLE"}.get(e.code, "INTERNAL")
+            raise error_for(code, message) from None
+        except urllib.error.URLError as e:
+            raise Unavailable("UNAVAILABLE", str(e.reason)) from None
+
+    def signatures(self, refresh: bool = False) -> dict:
+        if self._signatures is None or refresh:
+            from google.protobuf import json_format
+
+            body = self._request(self.model_url + "/metadata")
+            sdm = get_model_metadata_pb2.SignatureDefMap()
+            json_format.ParseDict(body["metadata"]["signature_def"], sdm, ignore_unknown_fields=True)
+            self._signatures = _signature_infos(sdm.signature_def)
+        return self._signatures
+
+    def metadata(self) -> dict:
+        return {k: {"inputs": {a: (tensors.DT_NAMES.get(d, d), s) for a, (d, s) in v.inputs.items()},
+                    "outputs": {a: (tensors.DT_NAMES.get(d, d), s) for a, (d, s) in v.outputs.items()}}
+                for k, v in self.signatures(refresh=True).items()}
+
+    def status(self) -> list[dict]:
+        body = self._request(self.model_url)
+        return [{"version": int(s["version"]), "state": s["state"],
+                 "error": s.get("status", {}).get("error_message", "")} for s in body["model_version_status"]]
+
+    def predict(self, signature: str, inputs: dict, output_filter=None, timeout=None) -> dict:
+        info = self.signatures()[signature] if signature in self.signatures() else None
+        cols = {}
+        for k, v in inputs.items():
+            v = np.asarray(v)
+            cols[k] = ([{"b64": base64.b64encode(b).decode()} for b in v.tolist()] if v.dtype == object else v.tolist())
+        body = self._request(f"{self.model_url}:predict", {"signature_name": signature, "inputs": cols}, timeout)
+        outputs = body["outputs"]
+        if not isinstance(outputs, dict):
+            outputs = {next(iter(info.outputs)) if info else "output": outputs}
+        result = {}
+        for k, v in outputs.items():
+            dtype = tensors.DTYPES.get(info.outputs[k][0], np.float32) if info and k in info.outputs else np.float32
+            result[k] = np.asarray(v, dtype=dtype)
+        if output_filter:
+            result = {k: result[k] for k in output_filter}
+        return result

@@ -1,0 +1,120 @@
+"""One SavedModel version loaded the way TF Serving loads it.
+
+TF Serving uses the session-based C++ loader: restore, run ``__saved_model_init_op``, then
+feed and fetch the SignatureDef's tensor names directly, with no dtype casting. Loading with
+``tf.saved_model.load`` instead would accept exports that the real server rejects.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tf_fanogan.serving import tensors
+from tf_fanogan.serving.protos import prediction_log_pb2, types_pb2
+
+SERVING_DEFAULT = "serving_default"
+WARMUP_PATH = os.path.join("assets.extra", "tf_serving_warmup_requests")
+MAX_WARMUP_RECORDS = 1000
+
+
+class ServingError(Exception):
+    """An error with a gRPC status code name (e.g. ``INVALID_ARGUMENT``) and TF Serving's message."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message[:1024])
+        self.code = code
+        self.message = message[:1024]
+
+
+class Servable:
+    """A loaded version: ``run(signature, inputs, output_filter)`` and its SignatureDefs."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.graph = tf.Graph()
+        self.session = tf.compat.v1.Session(graph=self.graph)
+        with self.graph.as_default():
+            meta_graph = tf.compat.v1.saved_model.loader.load(self.session, ["serve"], path)
+        self.signature_defs = dict(meta_graph.signature_def)
+        self._callables = {}
+
+    @property
+    def public_signatures(self) -> dict:
+        return {k: v for k, v in self.signature_defs.items() if not k.startswith("__")}
+
+    def _signature(self, name: str):
+        name = name or SERVING_DEFAULT
+        if name not in self.public_signatures:
+            raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{name}" not found.')
+        return name, self.signature_defs[name]
+
+    def run(self, signature_name: str, inputs: dict, output_filter=()) -> dict:
+        """Runs one signature on numpy inputs; returns numpy outputs keyed by alias."""
+        name, sdef = self._signature(signature_name)
+        expected = set(sdef.inputs)
+        sent = set(inputs)
+        if sent != expected:
+            extra, missing = sorted(sent - expected), sorted(expected - sent)
+            raise ServingError(
+                "INVALID_ARGUMENT",
+                f"input size does not match signature: {len(sent)}!={len(expected)} "
+                f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
+                f"Sent extra: {{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}.")
+        outputs = list(output_filter) or sorted(sdef.outputs)
+        for alias in outputs:
+            if alias not in sdef.outputs:
+                raise ServingError("INVALID_ARGUMENT",
+                                   f"output tensor alias not found in signature: {alias} Outputs expected to be in the set "
+                                   f"{{{','.join(sorted(sdef.outputs))}}}.")
+        feeds = {}
+        for i, key in enumerate(sorted(sdef.inputs)):
+            info = sdef.inputs[key]
+            value = inputs[key]
+            got = tensors.dtype_of(value)
+            if got != info.dtype:
+                raise ServingError("INVALID_ARGUMENT",
+                                   f"Expects arg[{i}] to be {tensors.DT_NAMES.get(info.dtype, info.dtype)} but "
+                                   f"{tensors.DT_NAMES.get(got, got)} is provided")
+            feeds[info.name] = value
+        fetches = [sdef.outputs[a].name for a in outputs]
+        try:
+            values = self.session.run(fetches, feed_dict=feeds)
+        except tf.errors.OpError as e:
+            code = {tf.errors.InvalidArgumentError: "INVALID_ARGUMENT",
+                    tf.errors.ResourceExhaustedError: "RESOURCE_EXHAUSTED"}.get(type(e), "INTERNAL")
+            raise ServingError(code, e.message.split("\n")[0]) from None
+        return dict(zip(outputs, values))
+
+    def warmup(self) -> int:
+        """Replays ``assets.extra/tf_serving_warmup_requests``; a failing record fails the load."""
+        path = os.path.join(self.path, WARMUP_PATH)
+        if not os.path.isfile(path):
+            return 0
+        count = 0
+        for record in tf.data.TFRecordDataset(path):
+            count += 1
+            if count > MAX_WARMUP_RECORDS:
+                raise ServingError("INVALID_ARGUMENT", f"too many warmup records in {path} (max {MAX_WARMUP_RECORDS})")
+            log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            if not log.HasField("predict_log"):
+                raise ServingError("UNIMPLEMENTED", f"{path}: only predict_log warmup records are supported")
+            request = log.predict_log.request
+            self.run(request.model_spec.signature_name,
+                     {k: tensors.to_numpy(v) for k, v in request.inputs.items()}, request.output_filter)
+        return count
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def is_float_signature_free_of_half(signature_defs) -> bool:
+    """True if no signature input or output is DT_HALF (REST cannot encode it)."""
+    return not any(t.dtype == types_pb2.DT_HALF for s in signature_defs.values()
+                   for t in list(s.inputs.values()) + list(s.outputs.values()))
+
+
+def as_numpy(value):
+    return np.asarray(value)
