@@ -252,14 +252,15 @@ them). Machine: {machine()}. Server: `fanogan serve` in its own process on 127.0
 | batch 1, served, no server-side batching | {median(unbatched):.1f} |
 | batch 1, served, `--enable_batching` (shipped `batching_parameters.txt`) | {median(batched):.1f} ({median(batched) / median(unbatched):.2f}×) |
 
-Importing the client (`import tf_fanogan.serving.client`, fresh interpreter, median of 3):
-{imports['tf_fanogan.serving.client'][0]:.2f} s and {imports['tf_fanogan.serving.client'][1]:.0f} MiB peak RSS, TF runtime
-loaded: {imports['tf_fanogan.serving.client'][2]}; `import tensorflow` for comparison: {imports['tensorflow'][0]:.2f} s,
+Importing the client (`import tf_fanogan.serving.client`, fresh interpreter, median of 3): \
+{imports['tf_fanogan.serving.client'][0]:.2f} s and {imports['tf_fanogan.serving.client'][1]:.0f} MiB peak RSS, TF runtime loaded: \
+{imports['tf_fanogan.serving.client'][2]}; `import tensorflow` for comparison: {imports['tensorflow'][0]:.2f} s and \
 {imports['tensorflow'][1]:.0f} MiB.
 
-Rounds (batch {args.batch}): in process {', '.join(f'{v:.1f}' for v in thr['in_process'])}; served
-{', '.join(f'{v:.1f}' for v in thr['served'])} images/s. The client and the server share the
-machine's cores, as they would on one host.
+Rounds (batch {args.batch}): in process {', '.join(f'{v:.1f}' for v in thr['in_process'])}; served \
+{', '.join(f'{v:.1f}' for v in thr['served'])} images/s. The client and the server share the machine's cores, \
+as they would on one host. Server-side batching cannot raise throughput where a batch of 64 is no \
+faster per image than a batch of 1, as on this CPU; it is for accelerators.
 """
     write_section("serving", md)
     print("wrote the serving section of BENCHMARKS.md")

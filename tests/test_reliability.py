@@ -115,6 +115,22 @@ def test_nan_guard_stops_and_keeps_the_last_good_backup(normal_images, tmp_path)
     assert all(np.all(np.isfinite(w)) for w in again.critic.get_weights())
 
 
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(normal_images, tmp_path):
+    """Weights, optimizer state, noise stream and data order all continue across a resume."""
+    straight = FAnoGAN(tiny_config(gan__epochs=3))
+    straight.fit(normal_images, stage="gan", workdir=str(tmp_path / "a"), verbose=0)
+    work = str(tmp_path / "b")
+    interrupted = FAnoGAN(tiny_config(gan__epochs=3))
+    with pytest.raises(TrainingDiverged):
+        interrupted.fit(normal_images, stage="gan", workdir=work, callbacks=[_PoisonAt(2)], verbose=0)
+    resumed = FAnoGAN(tiny_config(gan__epochs=3))
+    resumed.fit(normal_images, stage="gan", workdir=work, verbose=0)
+    assert _epochs(os.path.join(work, "gan_log.csv")) == [0, 1, 2]  # epoch 3 only, after the resume
+    for a, b in zip(straight.generator.get_weights() + straight.critic.get_weights(),
+                    resumed.generator.get_weights() + resumed.critic.get_weights()):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+
+
 def test_absurd_learning_rate_stops_the_cli_with_one_line(tmp_path, capsys):
     from tf_fanogan.cli import main
 

@@ -237,10 +237,12 @@ class FAnoGAN:
                         c_optimizer=keras.optimizers.Adam(c.learning_rate, c.beta_1, c.beta_2),
                         jit_compile=c.jit_compile)
         per_step = c.batch_size * c.critic_steps
+        steps = max(1, len(x) // per_step)
         ds = (tf.data.Dataset.from_tensor_slices(x)
               .shuffle(len(x), seed=self.config.seed, reshuffle_each_iteration=True)
-              .repeat().batch(per_step, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
-        hist = gan.fit(ds, epochs=c.epochs, steps_per_epoch=max(1, len(x) // per_step),
+              .repeat().batch(per_step, drop_remainder=True)
+              .skip(steps * _backed_up_epochs(workdir, "gan")).prefetch(tf.data.AUTOTUNE))
+        hist = gan.fit(ds, epochs=c.epochs, steps_per_epoch=steps,
                        callbacks=self._callbacks(workdir, "gan", callbacks), verbose=verbose,
                        shuffle=False)
         self.history_["gan"] = hist.history
@@ -258,13 +260,15 @@ class FAnoGAN:
             trainer.compile(optimizer=keras.optimizers.RMSprop(c.learning_rate, rho=c.rho,
                                                                epsilon=c.epsilon),
                             jit_compile=c.jit_compile)
+        steps = max(1, len(x) // c.batch_size)
         ds = (tf.data.Dataset.from_tensor_slices(x)
               .shuffle(len(x), seed=self.config.seed, reshuffle_each_iteration=True)
-              .repeat().batch(c.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+              .repeat().batch(c.batch_size, drop_remainder=True)
+              .skip(steps * _backed_up_epochs(workdir, "encoder")).prefetch(tf.data.AUTOTUNE))
         val_ds = None
         if validation is not None:
             val_ds = tf.data.Dataset.from_tensor_slices(validation).batch(c.batch_size)
-        hist = trainer.fit(ds, epochs=c.epochs, steps_per_epoch=max(1, len(x) // c.batch_size),
+        hist = trainer.fit(ds, epochs=c.epochs, steps_per_epoch=steps,
                            validation_data=val_ds,
                            callbacks=self._callbacks(workdir, "encoder", callbacks), verbose=verbose,
                            shuffle=False)
@@ -409,6 +413,22 @@ class FAnoGAN:
         return {"config": self.config.to_dict(), "trainable_parameters": counts,
                 "trained": self.trained_, "threshold": self.threshold_,
                 "calibration": self.calibration_, "data_fingerprint": self.data_fingerprint_}
+
+
+def _backed_up_epochs(workdir: str | None, name: str) -> int:
+    """Epochs completed by an interrupted run (``BackupAndRestore`` metadata), 0 if none.
+
+    A resumed run skips the batches those epochs used, so it sees the same data order as an
+    uninterrupted run.
+    """
+    if not workdir:
+        return 0
+    path = os.path.join(workdir, f"backup_{name}", "training_metadata.json")
+    try:
+        with open(path) as f:
+            return max(0, int(json.load(f)["epoch"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def _jsonable(obj):
