@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install data quality clean
 
 $(STAMP): pyproject.toml setup.py
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH"; exit 1; }
@@ -20,8 +20,21 @@ demo: $(STAMP)
 	$(PY) examples/elpv_demo.py --out demo_output
 
 ## Run the test suite.
-test: $(STAMP)
+test: $(STAMP) data
 	$(PY) -m pytest -q tests
 
+## Fashion-MNIST for the quality benchmark and its loader test (Debian's dataset-fashion-mnist).
+FMNIST := /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
+data:
+	@if [ -f $(FMNIST) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null \
+	  || echo "note: could not install dataset-fashion-mnist; its tests will be skipped"; \
+	else echo "note: Fashion-MNIST needs 'apt-get install dataset-fashion-mnist' (as root); its tests will be skipped"; fi
+
+## The paper's comparison table on real data (about an hour on 2 cores); writes BENCHMARKS.md.
+quality: $(STAMP) data
+	$(PY) benchmarks/quality.py --record
+
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache
+	rm -rf $(VENV) demo_output quality_output .pytest_cache

@@ -47,6 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-error", choices=["raise", "skip"], default="raise",
                    help="'skip' scores the good files and writes the bad ones to <output>.errors.csv")
 
+    p = sub.add_parser("evaluate", help="metrics and plots on labelled images (normal/ anomalous/ [masks/] or CSV)")
+    p.add_argument("detector")
+    _add_data(p, help_text="folder with normal/ and anomalous/ (optional masks/), or a CSV of path,label[,mask]")
+    p.add_argument("--out", required=True, help="folder for metrics.json, scores.csv and the ROC/PR/histogram PNGs")
+    p.add_argument("--validation", help="labelled validation split (same layout): F1-optimal threshold on it "
+                                        "instead of the detector's normal-only calibration")
+    p.add_argument("--pixel-calibration", help="normal images whose residual maps set the pixel threshold (for Dice)")
+    p.add_argument("--pixel-fpr", type=float, default=0.01, help="pixel false-positive rate for that threshold")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the AUROC interval (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+
     p = sub.add_parser("info", help="print a detector's config, parameters and calibration")
     p.add_argument("detector")
 
@@ -200,6 +211,34 @@ def _info(args) -> int:
     return EXIT_OK
 
 
+def _evaluate(args) -> int:
+    from tf_fanogan.data import read_any, read_labelled
+    from tf_fanogan.detector import FAnoGAN
+    from tf_fanogan.evaluation import evaluate_detector
+
+    det = FAnoGAN.load(args.detector)
+    images, labels, masks, names = read_labelled(args.data)
+    validation = None
+    if args.validation:
+        v_images, v_labels, _, _ = read_labelled(args.validation)
+        validation = (v_images, v_labels)
+    pixel_normal = read_any(args.pixel_calibration)[0] if args.pixel_calibration else None
+    m = evaluate_detector(det, images, labels, masks, validation=validation, pixel_normal=pixel_normal,
+                          pixel_fpr=args.pixel_fpr, bootstrap=args.bootstrap, seed=args.seed,
+                          out_dir=args.out, names=names)
+    ci = m.get("auroc_ci95")
+    print(f"{m['n_normal']} normal, {m['n_anomalous']} anomalous: AUROC {m['auroc']:.4f}"
+          + (f" (95% CI {ci[0]:.4f}-{ci[1]:.4f})" if ci else "") + f", AUPR {m['aupr']:.4f}")
+    print(f"threshold {m['threshold']:.6g} ({m['threshold_source']}): precision {m['precision']:.4f}, "
+          f"sensitivity {m['sensitivity']:.4f}, specificity {m['specificity']:.4f}, F1 {m['f1']:.4f}")
+    if "pixel" in m:
+        px = m["pixel"]
+        print(f"pixels: AUROC {px['pixel_auroc']:.4f}, AUPRO(0.3) {px['aupro_0.3']:.4f}"
+              + (f", Dice {px['dice']:.4f}" if "dice" in px else ", no Dice (give --pixel-calibration)"))
+    print(f"wrote {args.out}/metrics.json, scores.csv, roc.png, pr.png, histogram.png")
+    return EXIT_OK
+
+
 def _export(args) -> int:
     from tf_fanogan.detector import FAnoGAN
     from tf_fanogan.export import export_detector
@@ -297,7 +336,7 @@ def _query(args) -> int:
 
 
 COMMANDS = {"train": _train, "calibrate": _calibrate, "score": _score, "info": _info,
-            "export": _export, "serve": _serve, "query": _query}
+            "evaluate": _evaluate, "export": _export, "serve": _serve, "query": _query}
 
 
 def main(argv=None) -> int:

@@ -212,3 +212,87 @@ def batches(n: int, batch_size: int) -> Iterable[slice]:
     """Slices covering 0..n in order, the last one possibly shorter (nothing dropped)."""
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
+
+
+def resize_masks(masks, image_size: int) -> np.ndarray:
+    """Ground-truth masks (list of (H, W[, C]) arrays, nonzero = defect) -> (N, S, S) bool.
+
+    Box-filtered: a model pixel is a defect when at least a quarter of its footprint is,
+    so thin defects survive down-sampling without inflating large ones much.
+    """
+    import tensorflow as tf
+
+    out = np.empty((len(masks), image_size, image_size), bool)
+    for i, m in enumerate(masks):
+        m = np.asarray(m)
+        m = (m.max(axis=-1) if m.ndim == 3 else m) > 0
+        out[i] = tf.image.resize(m[None, ..., None].astype(np.float32), (image_size, image_size),
+                                 method="area").numpy()[0, ..., 0] >= 0.25
+    return out
+
+
+def _find_mask(mask_dir: str, image_path: str) -> str | None:
+    stem = os.path.splitext(os.path.basename(image_path))[0]
+    for ext in IMAGE_EXTENSIONS:
+        for candidate in (stem + ext, stem + "_mask" + ext):
+            if os.path.isfile(os.path.join(mask_dir, candidate)):
+                return os.path.join(mask_dir, candidate)
+    return None
+
+
+def read_labelled(source: str):
+    """Labelled images for evaluation: a folder with ``normal/`` and ``anomalous/`` (and
+    optionally ``masks/``, one mask per anomalous image with the same file stem, nonzero =
+    defect), or a CSV with columns ``path,label[,mask]`` (label 0 = normal, 1 = anomalous;
+    relative paths are relative to the CSV).
+
+    Returns:
+        ``(images, labels, masks, names)``; ``masks`` is None when no masks are given, else a
+        list with an all-zero mask for normal images.
+    """
+    import csv
+
+    if os.path.isdir(source):
+        normal_dir, anomalous_dir = os.path.join(source, "normal"), os.path.join(source, "anomalous")
+        for d in (normal_dir, anomalous_dir):
+            if not os.path.isdir(d):
+                raise DataError(f"{source}: expected sub-folders normal/ and anomalous/ ({d} is missing)")
+        entries = [(p, 0, None) for p in list_images(normal_dir)] + [(p, 1, None) for p in list_images(anomalous_dir)]
+        mask_dir = os.path.join(source, "masks")
+        if os.path.isdir(mask_dir):
+            entries = [(p, y, _find_mask(mask_dir, p) if y else None) for p, y, _ in entries]
+            missing = [p for p, y, m in entries if y and m is None]
+            if missing:
+                raise DataError(f"{missing[0]}: no mask in {mask_dir} (masks/ must hold one per anomalous image)")
+        has_masks = os.path.isdir(mask_dir)
+    elif os.path.isfile(source) and source.lower().endswith(".csv"):
+        base = os.path.dirname(os.path.abspath(source))
+        entries = []
+        with open(source, newline="") as f:
+            rows = list(csv.reader(f))
+        first = 1
+        if rows and rows[0] and rows[0][0].strip().lower() == "path":
+            rows, first = rows[1:], 2
+        for n, row in enumerate(rows, start=first):
+            if not row:
+                continue
+            if len(row) not in (2, 3) or row[1].strip() not in ("0", "1"):
+                raise DataError(f"{source}, line {n}: expected path,label[,mask] with label 0 or 1, got {row}")
+            path = row[0] if os.path.isabs(row[0]) else os.path.join(base, row[0])
+            mask = (row[2] if os.path.isabs(row[2]) else os.path.join(base, row[2])) if len(row) == 3 and row[2] else None
+            entries.append((path, int(row[1]), mask))
+        has_masks = any(m for _, _, m in entries)
+    else:
+        raise DataError(f"{source}: expected a folder with normal/ and anomalous/, or a .csv of path,label[,mask]")
+    if not entries:
+        raise DataError(f"{source}: no images")
+    images = [load_image(p) for p, _, _ in entries]
+    masks = None
+    if has_masks:
+        masks = []
+        for (p, _, m), img in zip(entries, images):
+            mask = load_image(m) if m else np.zeros(img.shape[:2], np.uint8)
+            if mask.shape[:2] != img.shape[:2]:
+                raise DataError(f"{m}: mask of {mask.shape[:2]} does not match its image {p} of {img.shape[:2]}")
+            masks.append(mask)
+    return images, np.array([y for _, y, _ in entries]), masks, [p for p, _, _ in entries]

@@ -1,27 +1,71 @@
-"""Image-level detection metrics (the paper's columns) from scores and labels."""
+"""Detection metrics: the paper's image-level columns, bootstrap intervals, pixel-level localisation.
+
+Image level (Schlegl et al. 2019, Table 2): AUROC, AUPR, and at a threshold precision,
+sensitivity, specificity and F1. The threshold must come from data that is not the test set:
+either normal images only (:func:`threshold_at_fpr`, what :meth:`FAnoGAN.calibrate` does) or a
+labelled validation split (:func:`f1_optimal_threshold`); every result records which.
+
+Pixel level, where ground-truth masks exist: pixel AUROC, AUPRO up to FPR 0.3 (the MVTec AD
+per-region overlap, Bergmann et al. 2021) and Dice at a pixel threshold calibrated on the
+residual maps of normal images.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+THRESHOLD_SOURCES = ("normal_fpr", "validation_f1")
 
-def image_metrics(labels, scores, threshold: float | None = None) -> dict:
+
+def _check_labels(labels, scores):
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=np.float64)
+    if labels.shape != scores.shape or labels.ndim != 1:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} must be 1-D and of one shape")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels must be 0 (normal) or 1 (anomalous)")
+    labels = labels.astype(bool)
+    if labels.all() or not labels.any():
+        raise ValueError("labels must contain both normal (0) and anomalous (1) images")
+    if not np.isfinite(scores).all():
+        raise ValueError(f"{int((~np.isfinite(scores)).sum())} scores are NaN or infinite")
+    return labels, scores
+
+
+def threshold_at_fpr(normal_scores, fpr: float = 0.05) -> float:
+    """Smallest observed normal score whose exceedance rate is <= ``fpr`` (normal data only)."""
+    if not 0.0 < fpr < 1.0:
+        raise ValueError(f"fpr must be in (0, 1), got {fpr}")
+    return float(np.quantile(np.asarray(normal_scores, np.float64), 1.0 - fpr, method="higher"))
+
+
+def f1_optimal_threshold(labels, scores) -> float:
+    """The threshold maximising F1 on a labelled **validation** split (never the test set)."""
+    from sklearn.metrics import precision_recall_curve
+
+    labels, scores = _check_labels(labels, scores)
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    # precision_recall_curve counts score >= t as positive; decisions here are score > t,
+    # so return the next lower observed score.
+    t = thresholds[int(np.argmax(f1))]
+    lower = scores[scores < t]
+    return float(lower.max()) if lower.size else float(np.nextafter(t, -np.inf))
+
+
+def image_metrics(labels, scores, threshold: float | None = None, threshold_source: str | None = None) -> dict:
     """AUROC and AUPR, and at ``threshold`` precision, sensitivity, specificity and F1.
 
     Args:
         labels: 1 = anomalous, 0 = normal.
         scores: Anomaly scores (higher = more anomalous).
-        threshold: Decision threshold (score > threshold is anomalous); state where it came
-            from (normal-only calibration or a validation split), never the test set.
+        threshold: Decision threshold (score > threshold is anomalous).
+        threshold_source: Where the threshold came from, recorded in the result: one of
+            ``THRESHOLD_SOURCES`` or free text; never the test set.
     """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    labels = np.asarray(labels).astype(bool)
-    scores = np.asarray(scores, dtype=np.float64)
-    if labels.shape != scores.shape:
-        raise ValueError(f"labels {labels.shape} and scores {scores.shape} differ in shape")
-    if labels.all() or not labels.any():
-        raise ValueError("labels must contain both normal (0) and anomalous (1) images")
+    labels, scores = _check_labels(labels, scores)
     out = {"n_normal": int((~labels).sum()), "n_anomalous": int(labels.sum()),
            "auroc": float(roc_auc_score(labels, scores)),
            "aupr": float(average_precision_score(labels, scores))}
@@ -31,7 +75,197 @@ def image_metrics(labels, scores, threshold: float | None = None) -> dict:
         fn = int((~pred & labels).sum()); tn = int((~pred & ~labels).sum())
         precision = tp / (tp + fp) if tp + fp else 0.0
         sensitivity = tp / (tp + fn)
-        out.update(threshold=float(threshold), precision=precision, sensitivity=sensitivity,
-                   specificity=tn / (tn + fp),
+        out.update(threshold=float(threshold), threshold_source=threshold_source,
+                   precision=precision, sensitivity=sensitivity, specificity=tn / (tn + fp),
                    f1=2 * precision * sensitivity / (precision + sensitivity) if precision + sensitivity else 0.0)
     return out
+
+
+def bootstrap_auroc(labels, scores, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0):
+    """Percentile bootstrap interval for AUROC, resampling normals and anomalies separately.
+
+    Returns:
+        ``(low, high)``.
+    """
+    labels, scores = _check_labels(labels, scores)
+    neg, pos = scores[~labels], scores[labels]
+    rng = np.random.default_rng(seed)
+    aucs = np.empty(n_resamples)
+    for i in range(n_resamples):
+        aucs[i] = _auroc_two_samples(rng.choice(neg, neg.size), rng.choice(pos, pos.size))
+    alpha = (1.0 - confidence) / 2
+    return float(np.quantile(aucs, alpha)), float(np.quantile(aucs, 1 - alpha))
+
+
+def _auroc_two_samples(neg: np.ndarray, pos: np.ndarray) -> float:
+    """Mann-Whitney AUROC with ties counted half."""
+    neg = np.sort(neg)
+    below = np.searchsorted(neg, pos, side="left")
+    not_above = np.searchsorted(neg, pos, side="right")
+    return float((below + not_above).sum() / (2.0 * neg.size * pos.size))
+
+
+# ----------------------------------------------------------------- pixel level
+def anomaly_maps(residual_maps) -> np.ndarray:
+    """Per-pixel anomaly maps (N, H, W) from residual maps (N, H, W[, C]): mean over channels."""
+    maps = np.asarray(residual_maps, np.float32)
+    return maps.mean(axis=-1) if maps.ndim == 4 else maps
+
+
+def pixel_threshold_at_fpr(normal_maps, fpr: float = 0.01) -> float:
+    """Pixel threshold flagging about ``fpr`` of the pixels of normal images' anomaly maps."""
+    if not 0.0 < fpr < 1.0:
+        raise ValueError(f"fpr must be in (0, 1), got {fpr}")
+    return float(np.quantile(anomaly_maps(normal_maps).ravel(), 1.0 - fpr, method="higher"))
+
+
+def aupro(masks, maps, max_fpr: float = 0.3) -> float:
+    """Area under the per-region-overlap curve up to ``max_fpr``, normalised to [0, 1].
+
+    Each connected defect region of each mask counts once (large defects do not dominate);
+    the FPR is over all defect-free pixels of all images (Bergmann et al., IJCV 2021).
+    """
+    from scipy import ndimage
+
+    masks = np.asarray(masks).astype(bool)
+    maps = anomaly_maps(maps)
+    if masks.shape != maps.shape:
+        raise ValueError(f"masks {masks.shape} and anomaly maps {maps.shape} differ in shape")
+    regions = []
+    for mask, amap in zip(masks, maps):
+        labelled, n = ndimage.label(mask)
+        regions += [np.sort(amap[labelled == r]) for r in range(1, n + 1)]
+    if not regions:
+        raise ValueError("AUPRO needs at least one defect region in the masks")
+    background = np.sort(maps[~masks])
+    if background.size == 0:
+        raise ValueError("AUPRO needs defect-free pixels")
+    # Thresholds: every background quantile that keeps FPR within range, plus a margin.
+    cut = background[int(np.floor((1 - max_fpr) * (background.size - 1)))]
+    candidates = np.unique(np.concatenate([background[background >= cut], *[r[r >= cut] for r in regions]]))
+    if candidates.size > 4000:
+        candidates = np.quantile(candidates, np.linspace(0, 1, 4000))
+    thresholds = np.concatenate([candidates[::-1], [cut]])
+    fpr = 1.0 - np.searchsorted(background, thresholds, side="right") / background.size
+    pro = np.mean([1.0 - np.searchsorted(r, thresholds, side="right") / r.size for r in regions], axis=0)
+    order = np.argsort(fpr, kind="stable")
+    fpr, pro = fpr[order], pro[order]
+    fpr = np.concatenate([[0.0], fpr]); pro = np.concatenate([[0.0], pro])
+    keep = fpr <= max_fpr
+    f, p = fpr[keep], pro[keep]
+    if f[-1] < max_fpr:  # close the curve at max_fpr by linear interpolation
+        nxt = np.searchsorted(fpr, max_fpr)
+        if nxt < fpr.size:
+            w = (max_fpr - f[-1]) / max(fpr[nxt] - f[-1], 1e-12)
+            f = np.append(f, max_fpr); p = np.append(p, p[-1] + w * (pro[nxt] - p[-1]))
+    return float(np.trapezoid(p, f) / max_fpr)
+
+
+def pixel_metrics(masks, maps, pixel_threshold: float | None = None, max_fpr: float = 0.3) -> dict:
+    """Pixel AUROC, AUPRO (FPR <= ``max_fpr``) and, at ``pixel_threshold``, Dice.
+
+    Args:
+        masks: Ground truth (N, H, W), nonzero = defect; include defect-free images too.
+        maps: Anomaly or residual maps (N, H, W[, C]) of the same images.
+        pixel_threshold: From :func:`pixel_threshold_at_fpr` on normal images' maps.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    masks = np.asarray(masks).astype(bool)
+    maps = anomaly_maps(maps)
+    if masks.shape != maps.shape:
+        raise ValueError(f"masks {masks.shape} and anomaly maps {maps.shape} differ in shape")
+    out = {"pixel_auroc": float(roc_auc_score(masks.ravel(), maps.ravel())),
+           f"aupro_{max_fpr:g}": aupro(masks, maps, max_fpr)}
+    if pixel_threshold is not None:
+        pred = maps > pixel_threshold
+        inter = float((pred & masks).sum())
+        out["pixel_threshold"] = float(pixel_threshold)
+        out["dice"] = 2 * inter / max(float(pred.sum() + masks.sum()), 1.0)
+        has = masks.reshape(len(masks), -1).any(axis=1)
+        per = [2 * (p & m).sum() / max(p.sum() + m.sum(), 1) for p, m in zip(pred[has], masks[has])]
+        out["dice_mean_per_image"] = float(np.mean(per)) if per else None
+    return out
+
+
+def evaluate(labels, scores, threshold: float, threshold_source: str, bootstrap: int = 1000,
+             seed: int = 0, extra_scores: dict | None = None) -> dict:
+    """Image metrics with a bootstrap AUROC interval; ``extra_scores`` get AUROC/AUPR only."""
+    out = image_metrics(labels, scores, threshold, threshold_source)
+    if bootstrap:
+        out["auroc_ci95"] = list(bootstrap_auroc(labels, scores, bootstrap, seed=seed))
+    for name, s in (extra_scores or {}).items():
+        m = image_metrics(labels, s)
+        out[f"{name}_auroc"], out[f"{name}_aupr"] = m["auroc"], m["aupr"]
+    return out
+
+
+def evaluate_detector(detector, images, labels, masks=None, validation=None, pixel_normal=None,
+                      pixel_fpr: float = 0.01, bootstrap: int = 1000, seed: int = 0,
+                      out_dir: str | None = None, names=None) -> dict:
+    """Scores labelled images with a detector and computes the paper's metrics.
+
+    The image threshold is the detector's calibrated one (normal data only) unless a labelled
+    ``validation`` split ``(images, labels)`` is given, in which case it is F1-optimal on that
+    split. Pixel metrics need ``masks`` (one per image, zeros for normal ones); Dice also needs
+    ``pixel_normal``, normal images whose residual maps set the pixel threshold at
+    ``pixel_fpr``. Neither threshold ever looks at the evaluated images' labels.
+
+    With ``out_dir``, writes ``metrics.json``, ``scores.csv``, ``roc.png``, ``pr.png`` and
+    ``histogram.png`` there.
+    """
+    import json
+    import os
+
+    from tf_fanogan import data as data_lib
+    from tf_fanogan import signatures as sig
+    from tf_fanogan import visualize
+
+    labels = np.asarray(labels).astype(int)
+    scores = detector.score(images)
+    a = scores[sig.ANOMALY_SCORE]
+    if validation is not None:
+        v_images, v_labels = validation
+        threshold = f1_optimal_threshold(v_labels, detector.score(v_images)[sig.ANOMALY_SCORE])
+        source = "validation_f1: F1-optimal on a labelled validation split"
+    elif detector.threshold_ is not None:
+        threshold = detector.threshold_
+        cal = detector.calibration_ or {}
+        source = (f"normal_fpr: calibrated on {cal.get('n_images', '?')} normal images at "
+                  f"{cal.get('fpr_target', '?')} FPR")
+    else:
+        raise ValueError("no threshold: calibrate the detector on normal images or give a labelled validation split")
+    result = evaluate(labels, a, threshold, source, bootstrap=bootstrap, seed=seed,
+                      extra_scores={"residual_only": scores[sig.RESIDUAL_SCORE],
+                                    "feature_only": scores[sig.FEATURE_SCORE]})
+    if masks is not None:
+        size = detector.config.model.image_size
+        gt = data_lib.resize_masks(masks, size)
+        maps = detector.residual_maps(images)[sig.RESIDUAL_MAP]
+        pixel_threshold = None
+        if pixel_normal is not None:
+            pixel_threshold = pixel_threshold_at_fpr(detector.residual_maps(pixel_normal)[sig.RESIDUAL_MAP], pixel_fpr)
+        result["pixel"] = pixel_metrics(gt, maps, pixel_threshold)
+        result["pixel"]["pixel_threshold_source"] = (
+            f"normal_fpr: {pixel_fpr} of the pixels of {len(pixel_normal)} normal images' residual maps"
+            if pixel_normal is not None else "none given (no Dice)")
+    if out_dir:
+        from tf_fanogan.atomic import write_file_atomically
+
+        os.makedirs(out_dir, exist_ok=True)
+        visualize.roc_curve_png(labels, a, os.path.join(out_dir, "roc.png"))
+        visualize.pr_curve_png(labels, a, os.path.join(out_dir, "pr.png"))
+        visualize.score_histogram_png(labels, a, os.path.join(out_dir, "histogram.png"), threshold)
+        names = list(names) if names is not None else [str(i) for i in range(len(labels))]
+
+        def write_csv(f):
+            import csv
+            w = csv.writer(f)
+            w.writerow(["name", "label", *sig.SCORE_OUTPUTS, sig.IS_ANOMALY])
+            for i, name in enumerate(names):
+                w.writerow([name, labels[i], *(repr(float(scores[k][i])) for k in sig.SCORE_OUTPUTS),
+                            bool(a[i] > threshold)])
+
+        write_file_atomically(os.path.join(out_dir, "scores.csv"), write_csv, newline="")
+        write_file_atomically(os.path.join(out_dir, "metrics.json"), lambda f: json.dump(result, f, indent=2))
+    return result

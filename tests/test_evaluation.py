@@ -1,0 +1,202 @@
+"""Metrics against hand-computed values and brute-force references; `fanogan evaluate` end to end."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import blobs
+from tf_fanogan import evaluation as ev
+
+
+def test_image_metrics_match_hand_computed_values():
+    m = ev.image_metrics([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], threshold=0.3, threshold_source="normal_fpr")
+    assert m["auroc"] == pytest.approx(0.75)
+    # score > 0.3: predictions F T T T -> tp 2, fp 1, fn 0, tn 1
+    assert (m["precision"], m["sensitivity"], m["specificity"]) == pytest.approx((2 / 3, 1.0, 0.5))
+    assert m["f1"] == pytest.approx(0.8)
+    assert m["threshold_source"] == "normal_fpr"
+
+
+@pytest.mark.parametrize("bad, match", [
+    (([0, 0], [0.1, 0.2]), "both normal"),
+    (([0, 2], [0.1, 0.2]), "0 .normal. or 1"),
+    (([0, 1], [0.1, np.nan]), "NaN"),
+    (([0, 1, 1], [0.1, 0.2]), "one shape"),
+])
+def test_image_metrics_refuse_bad_input(bad, match):
+    with pytest.raises(ValueError, match=match):
+        ev.image_metrics(*bad)
+
+
+def test_rank_auroc_equals_sklearn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    neg, pos = rng.integers(0, 20, 300).astype(float), rng.integers(5, 25, 200).astype(float)
+    labels = np.r_[np.zeros(300), np.ones(200)]
+    assert ev._auroc_two_samples(neg, pos) == pytest.approx(roc_auc_score(labels, np.r_[neg, pos]))
+
+
+def test_bootstrap_interval_brackets_the_estimate_and_narrows_with_data():
+    rng = np.random.default_rng(1)
+
+    def sample(n):
+        labels = np.r_[np.zeros(n), np.ones(n)]
+        return labels, np.r_[rng.normal(0, 1, n), rng.normal(1, 1, n)]
+
+    small, large = sample(40), sample(800)
+    lo, hi = ev.bootstrap_auroc(*small, n_resamples=400)
+    assert lo < ev.image_metrics(*small)["auroc"] < hi
+    lo2, hi2 = ev.bootstrap_auroc(*large, n_resamples=400)
+    assert hi2 - lo2 < (hi - lo) / 2
+    assert ev.bootstrap_auroc(*small, n_resamples=400) == (lo, hi)  # seeded
+
+
+def test_f1_optimal_threshold_is_the_best_of_all_thresholds():
+    rng = np.random.default_rng(2)
+    labels = np.r_[np.zeros(200, int), np.ones(60, int)]
+    scores = np.r_[rng.normal(0, 1, 200), rng.normal(1.5, 1, 60)]
+    t = ev.f1_optimal_threshold(labels, scores)
+    best = max(ev.image_metrics(labels, scores, c)["f1"] for c in np.r_[scores, scores.min() - 1])
+    assert ev.image_metrics(labels, scores, t)["f1"] == pytest.approx(best)
+
+
+def test_threshold_at_fpr_flags_at_most_that_share_of_normals():
+    normal = np.random.default_rng(3).normal(size=1000)
+    t = ev.threshold_at_fpr(normal, 0.05)
+    assert 0.04 <= np.mean(normal > t) <= 0.05
+
+
+def _pro_reference(masks, maps, max_fpr):
+    """Brute force: every threshold, PRO averaged over connected regions, trapezoid to max_fpr."""
+    from scipy import ndimage
+
+    regions = [(i, labelled == r) for i, m in enumerate(masks)
+               for labelled, n in [ndimage.label(m)] for r in range(1, n + 1)]
+    fprs, pros = [0.0], [0.0]
+    for t in np.unique(maps)[::-1]:
+        pred = maps >= t
+        fprs.append(pred[~masks].mean())
+        pros.append(np.mean([pred[i][reg].mean() for i, reg in regions]))
+    fprs, pros = np.array(fprs), np.array(pros)
+    grid = np.linspace(0, max_fpr, 20001)
+    return np.trapezoid(np.interp(grid, fprs, pros), grid) / max_fpr
+
+
+def test_aupro_matches_a_brute_force_reference():
+    rng = np.random.default_rng(4)
+    masks = np.zeros((6, 24, 24), bool)
+    masks[0, 2:6, 2:6] = True; masks[0, 15:22, 10:20] = True; masks[3, 8:10, :] = True
+    maps = rng.random(masks.shape) + 0.6 * masks
+    assert ev.aupro(masks, maps) == pytest.approx(_pro_reference(masks, maps, 0.3), abs=2e-3)
+    assert ev.aupro(masks, masks.astype(float) + 0.01 * rng.random(masks.shape)) == pytest.approx(1.0, abs=1e-3)
+    assert ev.aupro(masks, -masks.astype(float)) < 0.01
+
+
+def test_pixel_metrics_dice_and_auroc():
+    masks = np.zeros((3, 16, 16), bool)
+    masks[1, 4:8, 4:8] = True
+    perfect = ev.pixel_metrics(masks, masks[..., None].astype(np.float32), pixel_threshold=0.5)
+    assert perfect["pixel_auroc"] == pytest.approx(1.0) and perfect["dice"] == pytest.approx(1.0)
+    half = masks.copy(); half[1, 4:6, 4:8] = False  # predicts half the defect
+    assert ev.pixel_metrics(masks, half.astype(np.float32), 0.5)["dice"] == pytest.approx(2 * 8 / (8 + 16))
+
+
+def _write_png(path, arr):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+@pytest.fixture(scope="module")
+def labelled_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("labelled")
+    for i, img in enumerate(blobs(12, seed=5)):
+        _write_png(str(root / "data" / "normal" / f"n{i}.png"), img)
+    for i, img in enumerate(blobs(12, seed=6, anomalous=True)):
+        _write_png(str(root / "data" / "anomalous" / f"a{i}.png"), img)
+        mask = np.zeros(img.shape, np.uint8); mask[:, 9:11] = 255
+        _write_png(str(root / "data" / "masks" / f"a{i}.png"), mask)
+    for i, img in enumerate(blobs(10, seed=7)):
+        _write_png(str(root / "pixcal" / f"p{i}.png"), img)
+    return root
+
+
+def test_read_labelled_folder_and_csv(labelled_folder, tmp_path):
+    from tf_fanogan.data import read_labelled
+
+    images, labels, masks, names = read_labelled(str(labelled_folder / "data"))
+    assert len(images) == 24 and labels.tolist() == [0] * 12 + [1] * 12
+    assert masks[0].max() == 0 and masks[-1].max() == 255 and names[-1].endswith("a9.png")
+    csv_path = tmp_path / "list.csv"
+    csv_path.write_text("path,label,mask\n" + "".join(
+        f"{os.path.relpath(n, tmp_path)},{y},{os.path.relpath(str(labelled_folder / 'data' / 'masks' / os.path.basename(n)), tmp_path) if y else ''}\n"
+        for n, y in zip(names, labels)))
+    images2, labels2, masks2, _ = read_labelled(str(csv_path))
+    assert np.array_equal(labels2, labels) and all(np.array_equal(a, b) for a, b in zip(masks2, masks))
+
+
+def test_read_labelled_errors_name_the_problem(labelled_folder, tmp_path):
+    from tf_fanogan.data import DataError, read_labelled
+
+    (tmp_path / "only" / "normal").mkdir(parents=True)
+    with pytest.raises(DataError, match="anomalous"):
+        read_labelled(str(tmp_path / "only"))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,label\nx.png,2\n")
+    with pytest.raises(DataError, match="line 2"):
+        read_labelled(str(bad))
+    os.remove(labelled_folder / "data" / "masks" / "a3.png")
+    try:
+        with pytest.raises(DataError, match="a3.png: no mask"):
+            read_labelled(str(labelled_folder / "data"))
+    finally:
+        mask = np.zeros((20, 20), np.uint8); mask[:, 9:11] = 255
+        _write_png(str(labelled_folder / "data" / "masks" / "a3.png"), mask)
+
+
+def test_resize_masks_keeps_thin_defects():
+    from tf_fanogan.data import resize_masks
+
+    mask = np.zeros((64, 64), np.uint8); mask[:, 30] = 255  # one-pixel line
+    small = resize_masks([mask], 16)
+    assert small.shape == (1, 16, 16) and small[0, :, 7].all() and small.sum() == 16
+
+
+def test_fanogan_evaluate_writes_metrics_and_plots(trained_detector, labelled_folder, tmp_path, capsys):
+    from tf_fanogan.cli import main
+
+    det_dir = str(tmp_path / "det")
+    trained_detector.save(det_dir)
+    out = tmp_path / "eval"
+    rc = main(["evaluate", det_dir, "--data", str(labelled_folder / "data"), "--out", str(out),
+               "--pixel-calibration", str(labelled_folder / "pixcal"), "--bootstrap", "50"])
+    assert rc == 0, capsys.readouterr().err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_normal"] == 12 and m["n_anomalous"] == 12
+    assert m["threshold"] == pytest.approx(trained_detector.threshold_) and m["threshold_source"].startswith("normal_fpr")
+    assert m["auroc_ci95"][0] <= m["auroc"] <= m["auroc_ci95"][1]
+    assert {"pixel_auroc", "aupro_0.3", "dice"} <= set(m["pixel"])
+    for png in ("roc.png", "pr.png", "histogram.png"):
+        with Image.open(out / png) as im:
+            assert im.format == "PNG" and im.size[0] >= 300
+    rows = (out / "scores.csv").read_text().splitlines()
+    assert len(rows) == 25 and rows[0].startswith("name,label,anomaly_score")
+    # A labelled validation split replaces the calibrated threshold with an F1-optimal one.
+    rc = main(["evaluate", det_dir, "--data", str(labelled_folder / "data"), "--out", str(out),
+               "--validation", str(labelled_folder / "data"), "--bootstrap", "0"])
+    assert rc == 0
+    m2 = json.loads((out / "metrics.json").read_text())
+    assert m2["threshold_source"].startswith("validation_f1") and "pixel" in m2 and "dice" not in m2["pixel"]
+
+
+def test_fanogan_evaluate_bad_data_is_one_line(trained_detector, tmp_path, capsys):
+    from tf_fanogan.cli import main
+
+    det_dir = str(tmp_path / "det")
+    trained_detector.save(det_dir)
+    rc = main(["evaluate", det_dir, "--data", str(tmp_path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and "normal/ and anomalous/" in err and len(err.splitlines()) == 1

@@ -1,0 +1,138 @@
+"""OCT B-scan pipeline (synthetic and real scans) and the comparison baselines (AE, iterative mapping)."""
+
+import os
+
+import numpy as np
+import pytest
+
+from conftest import blobs
+from tf_fanogan import oct
+from tf_fanogan import signatures as sig
+
+
+def synthetic_bscan(h=160, w=192, top=50, bottom=110, seed=0):
+    """Dark speckle with a bright band (the retina) between ``top`` and ``bottom``, and a white
+    padding wedge in the top-left corner as in Kermany's rotated scans."""
+    rng = np.random.default_rng(seed)
+    img = rng.normal(30, 8, (h, w))
+    img[top:bottom] += 120
+    yy, xx = np.mgrid[:h, :w]
+    img[(yy < 30 - xx * 0.3)] = 255
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_retina_mask_finds_the_band_and_ignores_padding():
+    bscan = synthetic_bscan()
+    mask = oct.retina_mask(bscan)
+    band = np.zeros_like(mask); band[50:110] = True
+    iou = (mask & band).sum() / (mask | band).sum()
+    assert iou > 0.9
+    assert not mask[:20, :20].any()  # the white wedge is not retina
+
+
+def test_patches_lie_inside_the_retina_and_cover_it():
+    bscan = synthetic_bscan()
+    patches, positions, mask = oct.bscan_patches(bscan, patch_size=32, stride=16)
+    assert patches.shape[1:] == (32, 32) and len(patches) == len(positions) > 0
+    for (y, x), p in zip(positions, patches):
+        assert mask[y + 16, x + 16] and mask[y:y + 32, x:x + 32].mean() >= 0.5
+        assert np.array_equal(p, bscan[y:y + 32, x:x + 32])
+    covered = np.zeros_like(mask)
+    for y, x in positions:
+        covered[y:y + 32, x:x + 32] = True
+    assert covered[60:100].mean() > 0.95  # the band's interior is scored
+
+
+def test_stitching_averages_overlaps_and_leaves_the_rest_unscored():
+    positions = np.array([[0, 0], [0, 2]])
+    maps = np.stack([np.full((4, 4), 1.0), np.full((4, 4), 3.0)])
+    heat = oct.stitch_heatmap((6, 8), positions, maps)
+    assert heat[0, 0] == 1.0 and heat[0, 2] == 2.0 and heat[0, 5] == 3.0
+    assert np.isnan(heat[5, 0]) and np.isnan(heat[0, 7])
+
+
+def test_aggregate_max_and_top_k_mean():
+    assert oct.aggregate([1.0, 5.0, 3.0, 2.0], top_k=2) == {"max": 5.0, "top_k_mean": 4.0}
+    with pytest.raises(ValueError, match="no patches"):
+        oct.aggregate([])
+
+
+def test_score_bscan_gives_a_full_resolution_heatmap(trained_detector):
+    bscan = synthetic_bscan()
+    r = oct.score_bscan(trained_detector, bscan, patch_size=32, stride=16, top_k=3)
+    assert r["heatmap"].shape == bscan.shape
+    assert np.isfinite(r["heatmap"][r["mask"]]).mean() > 0.9 and np.isnan(r["heatmap"][:10]).all()
+    assert r["max"] == pytest.approx(r["patch_scores"].max())
+    assert r["top_k_mean"] == pytest.approx(np.sort(r["patch_scores"])[-3:].mean())
+
+
+def test_real_oct_scans_split_by_patient_and_patch():
+    from tf_fanogan import datasets
+
+    try:
+        scans = datasets.load_oct_bscans()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    assert len(scans) == 66 and {s["class"] for s in scans} == {"NORMAL", "CNV", "DME", "DRUSEN"}
+    split = datasets.split_oct_by_patient(scans, seed=0)
+    patients = {k: {s["patient"] for s in v} for k, v in split.items()}
+    assert not (patients["train"] & patients["test"]) and not (patients["holdout"] & patients["test"])
+    assert all(s["label"] == 0 for s in split["train"] + split["holdout"])
+    assert sum(len(v) for v in split.values()) == 66
+    for s in scans[::11]:  # the retina is found and patched in every kind of scan
+        patches, _, mask = oct.bscan_patches(s["image"], 64, 32)
+        assert len(patches) >= 10, s["path"]
+        assert 0.1 < mask.mean() < 0.7, s["path"]
+
+
+# ----------------------------------------------------------------- baselines
+def test_autoencoder_has_the_f_anogan_trunk_and_learns(normal_images):
+    import keras
+
+    from tf_fanogan.baselines import ConvAutoencoder
+    from tf_fanogan.data import to_model_units
+    from tf_fanogan.networks import Encoder, Generator
+
+    keras.utils.set_random_seed(0)
+    ae = ConvAutoencoder(16, 1, 8, 16)
+    x = to_model_units(normal_images, 16, 1)
+    ae(x[:1])
+    expected = Encoder(16, 1, 8, 16).count_params() + Generator(16, 1, 8, 16).count_params()
+    assert ae.count_params() == expected
+    ae.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    before = ae.score(normal_images).mean()
+    ae.fit(x, x, batch_size=8, epochs=3, verbose=0)
+    after = ae.score(normal_images)
+    assert after.mean() < before
+    assert np.allclose(ae.score(normal_images[:5], batch_size=2), after[:5], rtol=1e-5, atol=1e-7)
+
+
+def test_iterative_mapping_lowers_the_residual_and_is_batch_independent(trained_detector):
+    from tf_fanogan.baselines import IterativeMapping, iterative_mapping
+
+    det = trained_detector
+    x = det.prepare(blobs(6, seed=9))
+    start = iterative_mapping(det.generator, det.critic, x, steps=0)
+    mapper = IterativeMapping(det.generator, det.critic, steps=40)
+    searched = mapper(x, batch_size=6)
+    assert searched[sig.ANOMALY_SCORE].mean() < start[sig.ANOMALY_SCORE].mean()
+    in_pairs = mapper(x, batch_size=4)  # batches of 4 and 2
+    np.testing.assert_allclose(in_pairs[sig.ANOMALY_SCORE], searched[sig.ANOMALY_SCORE], rtol=1e-4, atol=1e-6)
+    # steps=0 scores z = 0 with the one scoring function
+    from tf_fanogan import scoring
+    import tensorflow as tf
+
+    zero = lambda images, training=False: tf.zeros((tf.shape(images)[0], det.generator.input_shape[-1]))  # noqa: E731
+    ref = scoring.score_batch(det.generator, det.critic, zero, scoring.to_model_units(x), det.config.encoder.kappa)
+    np.testing.assert_allclose(start[sig.ANOMALY_SCORE], ref[sig.ANOMALY_SCORE].numpy(), rtol=1e-5)
+
+
+def test_fashion_mnist_one_class_split():
+    from tf_fanogan import datasets
+
+    if not os.path.isdir(datasets.FASHION_MNIST_DIR):
+        pytest.skip(f"{datasets.FASHION_MNIST_DIR} absent: install with `make data` (apt-get install dataset-fashion-mnist)")
+    d = datasets.load_fashion_mnist(3, seed=0)
+    assert len(d["train"]) + len(d["holdout"]) == 6000 and len(d["holdout"]) == 600
+    assert d["test_images"].shape == (10000, 28, 28) and d["test_labels"].sum() == 9000
+    assert d["class_name"] == "Dress"

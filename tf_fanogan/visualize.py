@@ -1,0 +1,97 @@
+"""Pictures of results as PNG files (matplotlib only, no display needed).
+
+ROC and PR curves, score histograms of normal vs anomalous images with the threshold, and
+an anomaly heatmap over an image (used for stitched OCT B-scan heatmaps). Every function
+writes one PNG atomically and returns its path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tf_fanogan.atomic import write_file_atomically
+
+
+def _figure(width=5.0, height=4.0):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt, plt.figure(figsize=(width, height), dpi=100)
+
+
+def _save(plt, fig, path: str) -> str:
+    fig.tight_layout()
+    write_file_atomically(path, lambda f: fig.savefig(f, format="png"), mode="wb")
+    plt.close(fig)
+    return path
+
+
+def roc_curve_png(labels, scores, path: str, title: str = "ROC") -> str:
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fpr, tpr, _ = roc_curve(labels, scores)
+    plt, fig = _figure()
+    ax = fig.add_subplot()
+    ax.plot(fpr, tpr, lw=2, label=f"AUROC {roc_auc_score(labels, scores):.4f}")
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
+    ax.set(xlabel="false-positive rate", ylabel="true-positive rate (sensitivity)", title=title,
+           xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right")
+    return _save(plt, fig, path)
+
+
+def pr_curve_png(labels, scores, path: str, title: str = "Precision-recall") -> str:
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    precision, recall, _ = precision_recall_curve(labels, scores)
+    plt, fig = _figure()
+    ax = fig.add_subplot()
+    ax.plot(recall, precision, lw=2, label=f"AUPR {average_precision_score(labels, scores):.4f}")
+    ax.axhline(np.mean(labels), ls="--", color="grey", lw=1, label="chance")
+    ax.set(xlabel="recall (sensitivity)", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower left")
+    return _save(plt, fig, path)
+
+
+def score_histogram_png(labels, scores, path: str, threshold: float | None = None,
+                        title: str = "Anomaly scores") -> str:
+    labels = np.asarray(labels).astype(bool)
+    scores = np.asarray(scores, np.float64)
+    bins = np.linspace(scores.min(), scores.max(), 50)
+    plt, fig = _figure(6, 4)
+    ax = fig.add_subplot()
+    ax.hist(scores[~labels], bins=bins, alpha=0.6, density=True, label=f"normal ({(~labels).sum()})")
+    ax.hist(scores[labels], bins=bins, alpha=0.6, density=True, label=f"anomalous ({labels.sum()})")
+    if threshold is not None:
+        ax.axvline(threshold, color="black", ls="--", label=f"threshold {threshold:.4g}")
+    ax.set(xlabel="anomaly score A(x)", ylabel="density", title=title)
+    ax.legend()
+    return _save(plt, fig, path)
+
+
+def heatmap_png(image: np.ndarray, heatmap: np.ndarray, path: str, vmax: float | None = None,
+                title: str | None = None) -> str:
+    """The image beside it with the heatmap overlaid (NaN = not scored, left transparent).
+
+    ``vmax`` fixes the colour scale (use one per data set, e.g. a high percentile of normal
+    images' maps) so that normal images do not all look hot.
+    """
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    heat = np.ma.masked_invalid(np.asarray(heatmap, np.float64))
+    vmax = float(vmax) if vmax is not None else float(np.nanpercentile(heatmap, 99.5))
+    h, w = image.shape[:2]
+    plt, fig = _figure(2 * 4.0 * w / max(h, w) + 0.8, 4.0 * h / max(h, w) + 0.6)
+    for i, overlay in enumerate((False, True)):
+        ax = fig.add_subplot(1, 2, i + 1)
+        ax.imshow(image, cmap="gray")
+        if overlay:
+            im = ax.imshow(heat, cmap="inferno", alpha=0.55, vmin=0, vmax=vmax)
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="residual")
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(plt, fig, path)
