@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibrate", help="normal hold-out images: calibrate after training")
     p.add_argument("--fpr", type=float, default=0.05, help="target false-positive rate for --calibrate")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--tensorboard", help="TensorBoard directory (default: <workdir>/tensorboard)")
+    p.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard summaries")
+    p.add_argument("--image-interval", type=int, default=1, help="write image summaries every N epochs (default 1)")
 
     p = sub.add_parser("calibrate", help="set the threshold from normal hold-out images")
     p.add_argument("detector")
@@ -122,8 +125,13 @@ def _train(args) -> int:
             det.config = _detector_config(args)
     else:
         det = FAnoGAN(_detector_config(args))
+    tensorboard = None if args.no_tensorboard else (args.tensorboard or os.path.join(workdir, "tensorboard"))
+    if args.image_interval < 1:
+        raise ValueError(f"--image-interval must be >= 1, got {args.image_interval}")
     det.fit(args.data, validation=args.validation, stage=args.stage, workdir=workdir,
-            verbose=0 if args.quiet else "auto")
+            verbose=0 if args.quiet else "auto", tensorboard=tensorboard, image_interval=args.image_interval)
+    if tensorboard:
+        print(f"training curves and images: tensorboard --logdir {tensorboard}")
     if args.calibrate:
         det.calibrate(args.calibrate, fpr=args.fpr)
     det.save(args.out)

@@ -121,7 +121,7 @@ class FAnoGAN:
 
     # ----------------------------------------------------------------- training
     def fit(self, normal_images, validation=None, stage: str = "both", workdir: str | None = None,
-            callbacks=None, verbose="auto") -> "FAnoGAN":
+            callbacks=None, verbose="auto", tensorboard: str | None = None, image_interval: int = 1) -> "FAnoGAN":
         """Trains stage 1 (WGAN-GP), stage 2 (encoder) or both on normal images only.
 
         Args:
@@ -135,6 +135,11 @@ class FAnoGAN:
                 workdir is refused for other data or settings than the run it holds.
             callbacks: Extra Keras callbacks for both stages.
             verbose: Passed to ``keras.Model.fit`` (progress bar by default).
+            tensorboard: If given, a TensorBoard directory: per stage (``gan/``, ``encoder/``)
+                the losses as scalars and, from :class:`~tf_fanogan.monitoring.TrainingMonitor`,
+                fixed-z sample and interpolation grids, validation triptychs and GAN-health
+                warnings.
+            image_interval: Write the image summaries every this many epochs.
         """
         if stage not in ("both", "gan", "encoder"):
             raise ValueError(f"stage must be 'both', 'gan' or 'encoder', got {stage!r}")
@@ -144,12 +149,27 @@ class FAnoGAN:
         if workdir:
             self._claim_workdir(workdir, ["gan", "encoder"] if stage == "both" else [stage])
         if stage in ("both", "gan") and not self._restore_stage(workdir, "gan", verbose):
-            self.fit_gan(x, workdir=workdir, callbacks=callbacks, verbose=verbose)
+            cbs = list(callbacks or []) + self._monitors(tensorboard, "gan", x, image_interval)
+            self.fit_gan(x, workdir=workdir, callbacks=cbs, verbose=verbose)
             self._save_stage(workdir, "gan")
         if stage in ("both", "encoder") and not self._restore_stage(workdir, "encoder", verbose):
-            self.fit_encoder(x, val, workdir=workdir, callbacks=callbacks, verbose=verbose)
+            cbs = list(callbacks or []) + self._monitors(tensorboard, "encoder", val if val is not None else x,
+                                                        image_interval)
+            self.fit_encoder(x, val, workdir=workdir, callbacks=cbs, verbose=verbose)
             self._save_stage(workdir, "encoder")
         return self
+
+    def _monitors(self, tensorboard: str | None, stage: str, fixed_images, interval: int) -> list:
+        """Keras' TensorBoard (scalars) and the TrainingMonitor (images, health) for a stage."""
+        if not tensorboard:
+            return []
+        from tf_fanogan.monitoring import TrainingMonitor
+
+        log_dir = os.path.join(tensorboard, stage)
+        return [keras.callbacks.TensorBoard(log_dir, write_graph=False, update_freq="epoch"),
+                TrainingMonitor(os.path.join(log_dir, "monitor"), stage, self.generator, self.critic,
+                                self.encoder if stage == "encoder" else None, fixed_images[:16],
+                                kappa=self.config.encoder.kappa, interval=interval, seed=self.config.seed)]
 
     # A workdir holds one run per stage: these settings and this data. Resuming with others
     # would silently mix two trainings, so it is refused.
