@@ -179,7 +179,8 @@ def test_fanogan_evaluate_writes_metrics_and_plots(trained_detector, labelled_fo
     assert m["threshold"] == pytest.approx(trained_detector.threshold_) and m["threshold_source"].startswith("normal_fpr")
     assert m["auroc_ci95"][0] <= m["auroc"] <= m["auroc_ci95"][1]
     assert {"pixel_auroc", "aupro_0.3", "dice"} <= set(m["pixel"])
-    for png in ("roc.png", "pr.png", "histogram.png"):
+    assert m["display_scale"]["vmax"] > 0
+    for png in ("roc.png", "pr.png", "histogram.png", "top_anomalies.png", "extremes.png"):
         with Image.open(out / png) as im:
             assert im.format == "PNG" and im.size[0] >= 300
     rows = (out / "scores.csv").read_text().splitlines()

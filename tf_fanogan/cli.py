@@ -243,7 +243,7 @@ def _evaluate(args) -> int:
         px = m["pixel"]
         print(f"pixels: AUROC {px['pixel_auroc']:.4f}, AUPRO(0.3) {px['aupro_0.3']:.4f}"
               + (f", Dice {px['dice']:.4f}" if "dice" in px else ", no Dice (give --pixel-calibration)"))
-    print(f"wrote {args.out}/metrics.json, scores.csv, roc.png, pr.png, histogram.png")
+    print(f"wrote {args.out}/metrics.json, scores.csv, roc.png, pr.png, histogram.png, top_anomalies.png, extremes.png")
     return EXIT_OK
 
 

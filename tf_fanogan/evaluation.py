@@ -211,8 +211,9 @@ def evaluate_detector(detector, images, labels, masks=None, validation=None, pix
     ``pixel_normal``, normal images whose residual maps set the pixel threshold at
     ``pixel_fpr``. Neither threshold ever looks at the evaluated images' labels.
 
-    With ``out_dir``, writes ``metrics.json``, ``scores.csv``, ``roc.png``, ``pr.png`` and
-    ``histogram.png`` there.
+    With ``out_dir``, writes ``metrics.json``, ``scores.csv``, ``roc.png``, ``pr.png``,
+    ``histogram.png``, ``top_anomalies.png`` (input / reconstruction / residual overlay of the
+    six highest scores, colour scale fixed from normal images) and ``extremes.png`` there.
     """
     import json
     import os
@@ -257,6 +258,18 @@ def evaluate_detector(detector, images, labels, masks=None, validation=None, pix
         visualize.pr_curve_png(labels, a, os.path.join(out_dir, "pr.png"))
         visualize.score_histogram_png(labels, a, os.path.join(out_dir, "histogram.png"), threshold)
         names = list(names) if names is not None else [str(i) for i in range(len(labels))]
+        x01 = detector.prepare(images)
+        scale_images = detector.prepare(pixel_normal) if pixel_normal is not None else x01[labels == 0][:256]
+        vmax = visualize.map_scale(detector.residual_maps(scale_images)[sig.RESIDUAL_MAP])
+        result["display_scale"] = {"vmax": vmax, "source": "99.5th percentile of the residual maps of "
+                                   + ("the --pixel-calibration images" if pixel_normal is not None
+                                      else "the normal evaluated images")}
+        top = np.argsort(-a, kind="stable")[:6]
+        top_maps = detector.residual_maps(x01[top])
+        visualize.triptychs_png(x01[top], top_maps[sig.RECONSTRUCTION], top_maps[sig.RESIDUAL_MAP],
+                                os.path.join(out_dir, "top_anomalies.png"), vmax,
+                                titles=[f"{os.path.basename(names[i])} A={a[i]:.4g}" for i in top])
+        visualize.extremes_png(x01, a, os.path.join(out_dir, "extremes.png"), names=names)
 
         def write_csv(f):
             import csv

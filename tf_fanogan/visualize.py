@@ -1,11 +1,15 @@
 """Pictures of results as PNG files (matplotlib only, no display needed).
 
-ROC and PR curves, score histograms of normal vs anomalous images with the threshold, and
+ROC and PR curves, score histograms of normal vs anomalous images with the threshold,
+input / reconstruction / residual-overlay triptychs on a colour scale fixed per data set
+(:func:`map_scale` on normal images' maps), grids of the most and least anomalous images, and
 an anomaly heatmap over an image (used for stitched OCT B-scan heatmaps). Every function
 writes one PNG atomically and returns its path.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -94,4 +98,58 @@ def heatmap_png(image: np.ndarray, heatmap: np.ndarray, path: str, vmax: float |
         ax.set_axis_off()
     if title:
         fig.suptitle(title, fontsize=9)
+    return _save(plt, fig, path)
+
+
+def map_scale(normal_maps, percentile: float = 99.5) -> float:
+    """One colour-scale maximum per data set: a high percentile of normal images' residual maps
+    (from calibration data), so that normal images do not all look hot."""
+    return float(np.percentile(np.asarray(normal_maps, np.float64), percentile))
+
+
+def _gray(img):
+    img = np.asarray(img, np.float32)
+    return img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
+
+
+def triptychs_png(images, reconstructions, residual_maps, path: str, vmax: float, titles=None,
+                  overlay: bool = True) -> str:
+    """One row per image: input, reconstruction G(E(x)), residual |x - G(E(x))| overlaid on the
+    input (colour scale 0..``vmax``, fixed per data set), all in [0, 1] input units."""
+    n = len(images)
+    plt, fig = _figure(7.5, 2.4 * n + 0.3)
+    for i in range(n):
+        res = np.asarray(residual_maps[i], np.float32)
+        res = res.mean(-1) if res.ndim == 3 else res
+        cells = ((images[i], None, "input"), (reconstructions[i], None, "reconstruction"),
+                 (images[i] if overlay else None, res, "residual"))
+        for j, (base, heat, name) in enumerate(cells):
+            ax = fig.add_subplot(n, 3, 3 * i + j + 1)
+            if base is not None:
+                b = _gray(base)
+                ax.imshow(b, cmap="gray" if b.ndim == 2 else None, vmin=0, vmax=1)
+            if heat is not None:
+                im = ax.imshow(heat, cmap="inferno", alpha=0.6 if overlay else 1.0, vmin=0, vmax=vmax)
+                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+            ax.set_axis_off()
+            ax.set_title(f"{name}" + (f"\n{titles[i]}" if titles is not None and j == 0 else ""), fontsize=8)
+    return _save(plt, fig, path)
+
+
+def extremes_png(images, scores, path: str, k: int = 8, names=None) -> str:
+    """Two rows: the ``k`` most anomalous images (highest scores) and the ``k`` least."""
+    scores = np.asarray(scores, np.float64)
+    order = np.argsort(scores, kind="stable")
+    picks = [("most anomalous", order[::-1][:k]), ("least anomalous", order[:k])]
+    k = min(k, len(scores))
+    plt, fig = _figure(1.6 * k, 4.0)
+    for r, (label, idx) in enumerate(picks):
+        for c, i in enumerate(idx):
+            ax = fig.add_subplot(2, k, r * k + c + 1)
+            g = _gray(images[i])
+            ax.imshow(g, cmap="gray" if g.ndim == 2 else None, vmin=0, vmax=1)
+            ax.set_axis_off()
+            caption = f"{scores[i]:.4g}" + (f"\n{os.path.basename(str(names[i]))[:18]}" if names is not None else "")
+            ax.set_title(caption, fontsize=7)
+        fig.text(0.005, 0.75 - 0.5 * r, label, rotation=90, va="center", fontsize=9)
     return _save(plt, fig, path)
