@@ -61,6 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the AUROC interval (0: none)")
     p.add_argument("--seed", type=int, default=0)
 
+    p = sub.add_parser("turing-test", help="visual Turing test: real vs generated images for raters, then score them")
+    tsub = p.add_subparsers(dest="turing_command", required=True)
+    t = tsub.add_parser("make", help="write a shuffled, numbered set of N real and N generated images and a key")
+    t.add_argument("detector")
+    _add_data(t, help_text="real normal images")
+    t.add_argument("--n", type=int, default=20, help="real and generated images each (default 20)")
+    t.add_argument("--out", required=True, help="folder for images/, sheet.png, answers_template.csv, answer_key.csv")
+    t.add_argument("--seed", type=int, default=0)
+    t = tsub.add_parser("score", help="score raters' answer files against the key")
+    t.add_argument("--key", required=True, help="answer_key.csv written by 'make'")
+    t.add_argument("answers", nargs="+", help="one CSV per rater: id,answer (real/generated)")
+    t.add_argument("--output", help="JSON file for the results (default: print only)")
+
     p = sub.add_parser("info", help="print a detector's config, parameters and calibration")
     p.add_argument("detector")
 
@@ -247,6 +260,34 @@ def _evaluate(args) -> int:
     return EXIT_OK
 
 
+def _turing_test(args) -> int:
+    from tf_fanogan import turing
+
+    if args.turing_command == "make":
+        from tf_fanogan.detector import FAnoGAN
+
+        made = turing.make_test(FAnoGAN.load(args.detector), args.data, args.n, args.out, args.seed)
+        print(f"wrote {made['n_images']} numbered images to {args.out}/images and {args.out}/sheet.png; raters fill "
+              f"in a copy of {args.out}/answers_template.csv (real/generated); keep {made['key']} from them")
+        return EXIT_OK
+    result = turing.score_test(args.key, args.answers)
+    for name, r in result["raters"].items():
+        print(f"{name}: accuracy {r['accuracy']:.3f} (generated called real {r['generated_called_real']:.3f}, "
+              f"real called generated {r['real_called_generated']:.3f})")
+    for pair, a in result["agreement"].items():
+        print(f"{pair}: Cohen's kappa {a['cohen_kappa']:.3f}, raw agreement {a['raw_agreement']:.3f}")
+    print(f"mean accuracy {result['mean_accuracy']:.3f} over {result['n_images']} images ({result['note']})")
+    if args.output:
+        _write_json(args.output, result)
+    return EXIT_OK
+
+
+def _write_json(path, data):
+    from tf_fanogan.atomic import write_file_atomically
+
+    write_file_atomically(path, lambda f: json.dump(data, f, indent=2))
+
+
 def _export(args) -> int:
     from tf_fanogan.detector import FAnoGAN
     from tf_fanogan.export import export_detector
@@ -344,7 +385,7 @@ def _query(args) -> int:
 
 
 COMMANDS = {"train": _train, "calibrate": _calibrate, "score": _score, "info": _info,
-            "evaluate": _evaluate, "export": _export, "serve": _serve, "query": _query}
+            "evaluate": _evaluate, "turing-test": _turing_test, "export": _export, "serve": _serve, "query": _query}
 
 
 def main(argv=None) -> int:
