@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install data quality clean
+.PHONY: demo test install data browser quality clean
 
 $(STAMP): pyproject.toml setup.py
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH"; exit 1; }
@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(PY) examples/elpv_demo.py --out demo_output
 
 ## Run the test suite.
-test: $(STAMP) data
+test: $(STAMP) data browser
 	$(PY) -m pytest -q tests
 
 ## Fashion-MNIST for the quality benchmark and its loader test (Debian's dataset-fashion-mnist).
@@ -31,6 +31,14 @@ data:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null \
 	  || echo "note: could not install dataset-fashion-mnist; its tests will be skipped"; \
 	else echo "note: Fashion-MNIST needs 'apt-get install dataset-fashion-mnist' (as root); its tests will be skipped"; fi
+
+## Headless Chromium, for the test that renders `fanogan report` (Debian's chromium).
+browser:
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+	  || echo "note: could not install chromium; the report rendering test will be skipped"; \
+	else echo "note: the report rendering test needs 'apt-get install chromium' (as root); it will be skipped"; fi
 
 ## The paper's comparison table on real data (about an hour on 2 cores); writes BENCHMARKS.md.
 quality: $(STAMP) data

@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the AUROC interval (0: none)")
     p.add_argument("--seed", type=int, default=0)
 
+    p = sub.add_parser("report", help="one self-contained HTML page for an evaluated detector")
+    p.add_argument("detector")
+    p.add_argument("--evaluation", required=True, help="the --out folder of `fanogan evaluate`")
+    p.add_argument("--out", required=True, help="HTML file to write")
+    p.add_argument("--title")
+
     p = sub.add_parser("turing-test", help="visual Turing test: real vs generated images for raters, then score them")
     tsub = p.add_subparsers(dest="turing_command", required=True)
     t = tsub.add_parser("make", help="write a shuffled, numbered set of N real and N generated images and a key")
@@ -260,6 +266,14 @@ def _evaluate(args) -> int:
     return EXIT_OK
 
 
+def _report(args) -> int:
+    from tf_fanogan.report import build_report
+
+    path = build_report(args.detector, args.evaluation, args.out, args.title)
+    print(f"wrote {path} ({os.path.getsize(path) / 1024:.0f} KiB, images embedded)")
+    return EXIT_OK
+
+
 def _turing_test(args) -> int:
     from tf_fanogan import turing
 
@@ -385,7 +399,7 @@ def _query(args) -> int:
 
 
 COMMANDS = {"train": _train, "calibrate": _calibrate, "score": _score, "info": _info,
-            "evaluate": _evaluate, "turing-test": _turing_test, "export": _export, "serve": _serve, "query": _query}
+            "evaluate": _evaluate, "turing-test": _turing_test, "report": _report, "export": _export, "serve": _serve, "query": _query}
 
 
 def main(argv=None) -> int:

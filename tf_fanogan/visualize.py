@@ -153,3 +153,21 @@ def extremes_png(images, scores, path: str, k: int = 8, names=None) -> str:
             ax.set_title(caption, fontsize=7)
         fig.text(0.005, 0.75 - 0.5 * r, label, rotation=90, va="center", fontsize=9)
     return _save(plt, fig, path)
+
+
+def training_curves_png(history: dict, path: str) -> str:
+    """Loss curves per epoch from ``FAnoGAN.history_`` (stage 1 and stage 2 side by side)."""
+    stages = [(name, h) for name, h in (("stage 1: WGAN-GP", history.get("gan")),
+                                         ("stage 2: encoder", history.get("encoder"))) if h]
+    if not stages:
+        raise ValueError("no training history to plot")
+    plt, fig = _figure(5.0 * len(stages), 3.6)
+    for i, (title, h) in enumerate(stages):
+        ax = fig.add_subplot(1, len(stages), i + 1)
+        for key, values in sorted(h.items()):
+            if key != "learning_rate" and values:
+                ax.plot(np.arange(1, len(values) + 1), values, label=key)
+        ax.set(xlabel="epoch", title=title)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    return _save(plt, fig, path)
