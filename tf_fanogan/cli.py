@@ -44,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score", help="score images and write a CSV (one row per image)")
     p.add_argument("detector")
-    _add_data(p)
-    p.add_argument("--output", required=True, help="CSV file to write")
+    _add_data(p, help_text="image folder (recursive), .txt list of paths, .npy array or image file")
+    p.add_argument("--output", required=True, help="CSV file to write (streamed via <output>.partial; a rerun resumes it)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--on-error", choices=["raise", "skip"], default="raise",
                    help="'skip' scores the good files and writes the bad ones to <output>.errors.csv")
@@ -171,48 +171,18 @@ def _calibrate(args) -> int:
 
 
 def _score(args) -> int:
-    from tf_fanogan import data as data_lib
-    from tf_fanogan import signatures as sig
     from tf_fanogan.detector import FAnoGAN
+    from tf_fanogan.streaming import score_to_csv
 
     det = FAnoGAN.load(args.detector)
-    images, names, errors = data_lib.read_any(args.data, on_error=args.on_error)
-    m = det.config.model
-    if args.on_error == "skip" and not isinstance(images, __import__("numpy").ndarray):
-        good_images, good_names = [], []
-        for img, name in zip(images, names):
-            try:
-                good_images.append(data_lib.to_unit_range([img], m.image_size, m.channels, [name])[0])
-                good_names.append(name)
-            except data_lib.DataError as e:
-                errors.append((name, str(e)))
-        if not good_images:
-            raise data_lib.DataError(f"{args.data}: no image could be scored ({len(errors)} errors)")
-        images, names = __import__("numpy").stack(good_images), good_names
-    else:  # validate with the file names, so an error names the file
-        images = data_lib.to_unit_range(images, m.image_size, m.channels, names)
-    total = len(names)
-    scores = {}
-    batch = args.batch_size or det.config.score_batch_size
-    for start in range(0, total, batch):
-        part = det.score(images[start:start + batch], batch_size=batch)
-        for k, v in part.items():
-            scores.setdefault(k, []).append(v)
-        done = min(start + batch, total)
-        print(f"\rscored {done}/{total}", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
-    import numpy as np
-
-    scores = {k: np.concatenate(v) for k, v in scores.items()}
-    columns = ["path", *sig.SCORE_OUTPUTS] + ([sig.IS_ANOMALY] if sig.IS_ANOMALY in scores else [])
-    _write_csv(args.output, columns,
-               [[name] + [_fmt(scores[c][i]) for c in columns[1:]] for i, name in enumerate(names)])
-    if errors:
-        _write_csv(args.output + ".errors.csv", ["path", "reason"], errors)
-    flagged = int(scores[sig.IS_ANOMALY].sum()) if sig.IS_ANOMALY in scores else None
+    c = score_to_csv(det, args.data, args.output, batch_size=args.batch_size or det.config.score_batch_size,
+                     on_error=args.on_error)
+    total = c["scored"] + c["resumed"]
     print(f"scored {total} images -> {args.output}"
-          + (f"; {flagged} flagged anomalous" if flagged is not None else "; not calibrated, no decisions")
-          + (f"; {len(errors)} skipped -> {args.output}.errors.csv" if errors else ""))
+          + (f" ({c['resumed']} from the interrupted run)" if c["resumed"] else "")
+          + (f"; {c['flagged']} flagged anomalous" if c["flagged"] is not None else "; not calibrated, no decisions")
+          + (f"; {c['errors']} skipped -> {args.output}.errors.csv" if c["errors"] else "")
+          + f"; {c['scored'] / max(c['seconds'], 1e-9):.0f} images/s")
     return EXIT_OK
 
 
