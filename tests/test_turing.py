@@ -68,3 +68,14 @@ def test_an_unanswered_image_is_an_error_naming_it(trained_detector, tmp_path, c
     _answers(partial, [(i, "maybe") for i in key])
     assert main(["turing-test", "score", "--key", str(tmp_path / "tt" / "answer_key.csv"), str(partial)]) == 1
     assert "'maybe' is not 'real' or 'generated'" in capsys.readouterr().err
+
+
+def test_samples_and_interpolation_pngs(trained_detector, tmp_path):
+    from tf_fanogan.cli import main
+
+    det = str(tmp_path / "det")
+    trained_detector.save(det)
+    assert main(["samples", det, "--out", str(tmp_path / "g")]) == 0
+    for name in ("samples.png", "interpolation.png"):
+        with Image.open(tmp_path / "g" / name) as im:
+            assert im.format == "PNG" and im.size[0] > 300

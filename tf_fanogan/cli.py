@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the AUROC interval (0: none)")
     p.add_argument("--seed", type=int, default=0)
 
+    p = sub.add_parser("samples", help="PNG grids of generated samples and latent interpolations")
+    p.add_argument("detector")
+    p.add_argument("--out", required=True, help="folder for samples.png and interpolation.png")
+    p.add_argument("--seed", type=int, default=0)
+
     p = sub.add_parser("report", help="one self-contained HTML page for an evaluated detector")
     p.add_argument("detector")
     p.add_argument("--evaluation", required=True, help="the --out folder of `fanogan evaluate`")
@@ -236,6 +241,17 @@ def _evaluate(args) -> int:
     return EXIT_OK
 
 
+def _samples(args) -> int:
+    from tf_fanogan.detector import FAnoGAN
+    from tf_fanogan.visualize import generator_grids_png
+
+    det = FAnoGAN.load(args.detector)
+    det._require("gan")
+    samples, interp = generator_grids_png(det.generator, args.out, seed=args.seed)
+    print(f"wrote {samples} and {interp}")
+    return EXIT_OK
+
+
 def _report(args) -> int:
     from tf_fanogan.report import build_report
 
@@ -369,7 +385,7 @@ def _query(args) -> int:
 
 
 COMMANDS = {"train": _train, "calibrate": _calibrate, "score": _score, "info": _info,
-            "evaluate": _evaluate, "turing-test": _turing_test, "report": _report, "export": _export, "serve": _serve, "query": _query}
+            "evaluate": _evaluate, "turing-test": _turing_test, "report": _report, "samples": _samples, "export": _export, "serve": _serve, "query": _query}
 
 
 def main(argv=None) -> int:
