@@ -4,8 +4,8 @@ Schlegl et al. (2019) trained f-AnoGAN on 64x64 patches sampled inside the retin
 B-scans of healthy eyes and scored unseen scans patch-wise. This module does the image side:
 
 1. :func:`retina_mask` -- the retina region, from intensity and smoothing only: the scan
-   is smoothed (after blanking the white padding wedges), thresholded (Otsu), the largest
-   bright component kept, and per column the band between its first and last row is the
+   is smoothed (after blanking the white padding wedges), thresholded (Otsu), vertical
+   gaps between bright layers closed, the largest bright component kept, and per column the band between its first and last row is the
    retina; the band's edges are median-filtered across columns.
 2. :func:`patch_positions` / :func:`extract_patches` -- overlapping patches on a grid with a
    configurable stride, kept where the patch centre lies in the retina and at least
@@ -52,6 +52,9 @@ def retina_mask(bscan: np.ndarray, sigma: float = 4.0, edge_filter: int = 31) ->
         img = np.where(pad, np.median(img[~pad]) if (~pad).any() else 0.0, img)
     smooth = ndimage.gaussian_filter(img, sigma)
     bright = smooth > _otsu(smooth)
+    # The retina's layers alternate bright and dark (e.g. the outer nuclear layer, or fluid):
+    # close vertical gaps so that its bright layers form one component.
+    bright = ndimage.binary_closing(bright, structure=np.ones((41, 9), bool), border_value=0)
     labelled, n = ndimage.label(bright)
     if n > 1:  # the retina is the largest bright component
         sizes = ndimage.sum(bright, labelled, range(1, n + 1))
