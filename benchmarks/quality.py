@@ -166,6 +166,12 @@ def run_dataset(name: str, args) -> dict:
                 hold[sig.ANOMALY_SCORE], sec / len(x_test))
         if mode == "izi_f":
             add_row("critic-only (A_D)", test[sig.FEATURE_SCORE], hold[sig.FEATURE_SCORE], sec / len(x_test))
+            # Unsupervised diagnostic (normal hold-out only): how A_R and kappa * A_D share A's spread.
+            timings["holdout_term_stats"] = {
+                "A_R_mean": float(hold[sig.RESIDUAL_SCORE].mean()), "A_R_std": float(hold[sig.RESIDUAL_SCORE].std()),
+                "kappa_A_D_mean": float(det.config.encoder.kappa * hold[sig.FEATURE_SCORE].mean()),
+                "kappa_A_D_std": float(det.config.encoder.kappa * hold[sig.FEATURE_SCORE].std())}
+            det.save(os.path.join(args.out, f"{name}_detector"))
         detectors[mode] = det
 
     keras.utils.set_random_seed(args.seed)
