@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tensorboard", help="TensorBoard directory (default: <workdir>/tensorboard)")
     p.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard summaries")
     p.add_argument("--image-interval", type=int, default=1, help="write image summaries every N epochs (default 1)")
+    p.add_argument("--strategy", choices=["none", "mirrored", "multi_worker"], default="none",
+                   help="tf.distribute strategy for both stages: mirrored = all GPUs of this machine, "
+                        "multi_worker = the workers in TF_CONFIG (run the same command on each); "
+                        "batch sizes are global (default none)")
 
     p = sub.add_parser("calibrate", help="set the threshold from normal hold-out images")
     p.add_argument("detector")
@@ -135,20 +139,25 @@ def _detector_config(args):
 
 
 def _train(args) -> int:
+    from tf_fanogan import distribute
     from tf_fanogan.detector import FAnoGAN
 
+    strategy = distribute.make_strategy(args.strategy)
+    chief = distribute.is_chief(strategy)
     workdir = args.workdir or args.out.rstrip("/") + ".work"
-    if args.fresh and os.path.isdir(workdir):
+    # Other workers of a multi-worker run keep their backups in <workdir>/worker_<i>.
+    own_workdir = workdir if chief else os.path.join(workdir, f"worker_{distribute.worker_index(strategy)}")
+    if args.fresh and os.path.isdir(own_workdir):
         import shutil
 
-        shutil.rmtree(workdir)
-        print(f"--fresh: removed {workdir}")
+        shutil.rmtree(own_workdir)
+        print(f"--fresh: removed {own_workdir}")
     if args.stage == "encoder":
-        det = FAnoGAN.load(args.out)
+        det = FAnoGAN.load(args.out, strategy=strategy)
         if args.config or args.set:
             det.config = _detector_config(args)
     else:
-        det = FAnoGAN(_detector_config(args))
+        det = FAnoGAN(_detector_config(args), strategy=strategy)
     tensorboard = None if args.no_tensorboard else (args.tensorboard or os.path.join(workdir, "tensorboard"))
     if args.image_interval < 1:
         raise ValueError(f"--image-interval must be >= 1, got {args.image_interval}")
@@ -156,6 +165,9 @@ def _train(args) -> int:
             verbose=0 if args.quiet else "auto", tensorboard=tensorboard, image_interval=args.image_interval)
     if tensorboard:
         print(f"training curves and images: tensorboard --logdir {tensorboard}")
+    if not chief:
+        print(f"worker {distribute.worker_index(strategy)}: training done; the chief worker saves the detector")
+        return EXIT_OK
     if args.calibrate:
         det.calibrate(args.calibrate, fpr=args.fpr)
     det.save(args.out)

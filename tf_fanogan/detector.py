@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_fanogan import data as data_lib
+from tf_fanogan import distribute, pipeline
 from tf_fanogan.atomic import recover_directory, write_directory_atomically, write_file_atomically
 from tf_fanogan.callbacks import NaNGuard
 from tf_fanogan import scoring
@@ -64,6 +65,9 @@ class FAnoGAN:
 
     Args:
         config: A :class:`~tf_fanogan.config.FAnoGANConfig` (defaults: the paper's).
+        strategy: ``"none"`` (default), ``"mirrored"``, ``"multi_worker"`` or a
+            ``tf.distribute.Strategy``: both training stages run under it (see
+            :mod:`tf_fanogan.distribute`); the batch sizes are global batch sizes.
 
     Attributes:
         threshold_: Anomaly-score threshold set by :meth:`calibrate` (None before).
@@ -77,8 +81,9 @@ class FAnoGAN:
         >>> det.save("detector"); same = FAnoGAN.load("detector")
     """
 
-    def __init__(self, config: FAnoGANConfig | None = None):
+    def __init__(self, config: FAnoGANConfig | None = None, strategy="none"):
         self.config = (config if config is not None else FAnoGANConfig()).validate()
+        self.strategy = distribute.make_strategy(strategy)
         self.threshold_: float | None = None
         self.calibration_: dict | None = None
         self.history_: dict = {}
@@ -95,7 +100,7 @@ class FAnoGAN:
 
     def _build(self) -> None:
         keras.utils.set_random_seed(self.config.seed)
-        with dtype_policy(self.policy_name):
+        with dtype_policy(self.policy_name), self.strategy.scope():
             self.generator, self.critic, self.encoder = build_networks(self.config.model)
         shape = (None,) + self.config.model.image_shape
         kappa = self.config.encoder.kappa
@@ -146,6 +151,10 @@ class FAnoGAN:
         x = self.prepare(normal_images) * 2.0 - 1.0
         self.data_fingerprint_ = hashlib.sha256(x.tobytes()).hexdigest()[:16]
         val = None if validation is None else self.prepare(validation) * 2.0 - 1.0
+        if not distribute.is_chief(self.strategy):
+            # Other workers of a multi-worker run keep their own backups and write no logs.
+            workdir = os.path.join(workdir, f"worker_{distribute.worker_index(self.strategy)}") if workdir else None
+            tensorboard = None
         if workdir:
             self._claim_workdir(workdir, ["gan", "encoder"] if stage == "both" else [stage])
         if stage in ("both", "gan") and not self._restore_stage(workdir, "gan", verbose):
@@ -247,21 +256,26 @@ class FAnoGAN:
                     keras.callbacks.CSVLogger(os.path.join(workdir, f"{name}_log.csv"), append=True)]
         return cbs + list(extra or [])
 
+    def _check_global_batch(self, batch_size: int, field: str) -> None:
+        n = self.strategy.num_replicas_in_sync
+        if batch_size % n:
+            raise DetectorError(f"{field}={batch_size} is the global batch; it must be a multiple of the "
+                                f"{n} replicas of the strategy")
+
     def fit_gan(self, x, workdir=None, callbacks=None, verbose="auto"):
         """Stage 1 on float32 images in [-1, 1] (use :meth:`fit` for raw images)."""
         c = self.config.gan
-        gan = WGANGP(self.generator, self.critic, critic_steps=c.critic_steps,
-                     gp_weight=c.gp_weight, seed=self.config.seed)
-        with dtype_policy(self.policy_name):
+        self._check_global_batch(c.batch_size, "gan.batch_size")
+        with dtype_policy(self.policy_name), self.strategy.scope():
+            gan = WGANGP(self.generator, self.critic, critic_steps=c.critic_steps,
+                         gp_weight=c.gp_weight, seed=self.config.seed)
             gan.compile(g_optimizer=keras.optimizers.Adam(c.learning_rate, c.beta_1, c.beta_2),
                         c_optimizer=keras.optimizers.Adam(c.learning_rate, c.beta_1, c.beta_2),
                         jit_compile=c.jit_compile)
         per_step = c.batch_size * c.critic_steps
         steps = max(1, len(x) // per_step)
-        ds = (tf.data.Dataset.from_tensor_slices(x)
-              .shuffle(len(x), seed=self.config.seed, reshuffle_each_iteration=True)
-              .repeat().batch(per_step, drop_remainder=True)
-              .skip(steps * _backed_up_epochs(workdir, "gan")).prefetch(tf.data.AUTOTUNE))
+        ds = pipeline.training_dataset(x, per_step, self.config.seed,
+                                       skip_batches=steps * _backed_up_epochs(workdir, "gan"))
         hist = gan.fit(ds, epochs=c.epochs, steps_per_epoch=steps,
                        callbacks=self._callbacks(workdir, "gan", callbacks), verbose=verbose,
                        shuffle=False)
@@ -274,20 +288,19 @@ class FAnoGAN:
         if not self.trained_["gan"]:
             raise DetectorError("train stage 1 (the GAN) before the encoder")
         c = self.config.encoder
-        trainer = EncoderTrainer(self.generator, self.critic, self.encoder, mode=c.mode,
-                                 kappa=c.kappa, seed=self.config.seed)
-        with dtype_policy(self.policy_name):
+        self._check_global_batch(c.batch_size, "encoder.batch_size")
+        with dtype_policy(self.policy_name), self.strategy.scope():
+            trainer = EncoderTrainer(self.generator, self.critic, self.encoder, mode=c.mode,
+                                     kappa=c.kappa, seed=self.config.seed)
             trainer.compile(optimizer=keras.optimizers.RMSprop(c.learning_rate, rho=c.rho,
                                                                epsilon=c.epsilon),
                             jit_compile=c.jit_compile)
         steps = max(1, len(x) // c.batch_size)
-        ds = (tf.data.Dataset.from_tensor_slices(x)
-              .shuffle(len(x), seed=self.config.seed, reshuffle_each_iteration=True)
-              .repeat().batch(c.batch_size, drop_remainder=True)
-              .skip(steps * _backed_up_epochs(workdir, "encoder")).prefetch(tf.data.AUTOTUNE))
+        ds = pipeline.training_dataset(x, c.batch_size, self.config.seed,
+                                       skip_batches=steps * _backed_up_epochs(workdir, "encoder"))
         val_ds = None
         if validation is not None:
-            val_ds = tf.data.Dataset.from_tensor_slices(validation).batch(c.batch_size)
+            val_ds = distribute.distribute_options(tf.data.Dataset.from_tensor_slices(validation).batch(c.batch_size))
         hist = trainer.fit(ds, epochs=c.epochs, steps_per_epoch=steps,
                            validation_data=val_ds,
                            callbacks=self._callbacks(workdir, "encoder", callbacks), verbose=verbose,
@@ -381,13 +394,14 @@ class FAnoGAN:
         return path
 
     @classmethod
-    def load(cls, path: str, mixed_precision: bool | None = None) -> "FAnoGAN":
+    def load(cls, path: str, mixed_precision: bool | None = None, strategy="none") -> "FAnoGAN":
         """Loads a detector saved by :meth:`save`, verifying every file's SHA-256.
 
         Args:
             path: The detector directory.
             mixed_precision: Override the saved compute policy (e.g. ``False`` to score a
                 GPU-trained mixed-precision detector in float32 on a CPU).
+            strategy: ``tf.distribute`` strategy for further training (see ``__init__``).
         """
         recover_directory(path)
         if not os.path.isdir(path):
@@ -413,7 +427,7 @@ class FAnoGAN:
         config = FAnoGANConfig.load(os.path.join(path, CONFIG_FILE))
         if mixed_precision is not None:
             config.mixed_precision = bool(mixed_precision)
-        det = cls(config)
+        det = cls(config, strategy=strategy)
         for name, fname in NETWORK_FILES.items():
             getattr(det, name).load_weights(os.path.join(path, fname))
         with open(os.path.join(path, STATE_FILE)) as f:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tf_fanogan import losses, scoring
+from tf_fanogan import distribute, losses, scoring
 from tf_fanogan import signatures as sig
 from tf_fanogan.config import ENCODER_MODES
 from tf_fanogan.rng_state import SeedStateMixin
@@ -63,8 +63,9 @@ class EncoderTrainer(SeedStateMixin, keras.Model):
                                    self.kappa, encoder_training=training)
 
     def _ziz_loss(self, batch, training):
-        z = keras.random.uniform((batch, self.encoder.latent_dim), minval=-1.0, maxval=1.0,
-                                 seed=self.seed_generator)
+        z = distribute.replica_rows(keras.random.uniform(
+            (batch * distribute.num_replicas(), self.encoder.latent_dim), minval=-1.0, maxval=1.0,
+            seed=self.seed_generator))
         fake = self.generator(z, training=False)
         return losses.ziz_loss(z, self.encoder(fake, training=training))
 
@@ -82,14 +83,14 @@ class EncoderTrainer(SeedStateMixin, keras.Model):
         self.loss_tracker.update_state(loss)
         self.izi_tracker.update_state(tf.reduce_mean(scores[sig.RESIDUAL_SCORE]))
         self.izif_tracker.update_state(tf.reduce_mean(scores[sig.ANOMALY_SCORE]))
-        return {m.name: m.result() for m in self.metrics}
+        return distribute.metric_results(self.metrics)
 
     def train_step(self, data):
         images = tf.cast(data[0] if isinstance(data, (tuple, list)) else data, tf.float32)
         variables = self.encoder.trainable_variables
         with tf.GradientTape() as tape:
             loss, scores = self._loss(images, training=True)
-            scaled = self.optimizer.scale_loss(loss)
+            scaled = self.optimizer.scale_loss(distribute.scale_loss(loss))
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         return self._update_metrics(loss, scores, images)

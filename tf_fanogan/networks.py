@@ -17,6 +17,7 @@ every norm has one scale and one offset per channel. With the paper's settings
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 from tf_fanogan.config import ModelConfig
@@ -32,7 +33,10 @@ def channel_multipliers(num_blocks: int) -> list[tuple[int, int]]:
 
 def _norm(kind: str, name: str) -> layers.Layer:
     if kind == "batch":
-        return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+        # Built under a tf.distribute strategy, batch statistics are taken over the global
+        # batch (all replicas), as on one device.
+        return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name,
+                                         synchronized=tf.distribute.has_strategy())
     # One group over all channels: statistics per sample over H, W, C, with a scale and an
     # offset per channel -- the authors' layer norm. LayerNormalization(axis=[1, 2, 3])
     # would instead learn a scale per pixel.

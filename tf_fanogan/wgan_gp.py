@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tf_fanogan import losses
+from tf_fanogan import distribute, losses
 from tf_fanogan.rng_state import SeedStateMixin
 
 
@@ -24,8 +24,10 @@ class WGANGP(SeedStateMixin, keras.Model):
     """Wasserstein GAN with gradient penalty (Gulrajani et al. 2017), trained through ``fit()``.
 
     Each ``train_step`` receives ``critic_steps * batch_size`` real images (in [-1, 1]) and
-    makes ``critic_steps`` critic updates, each on its own slice of ``batch_size`` real images
-    as in the authors' code, followed by one generator update.
+    makes ``critic_steps`` critic updates, each on its own ``batch_size`` real images as in
+    the authors' code (every ``critic_steps``-th image of the batch, so that under
+    ``tf.distribute`` each replica's share holds its share of every critic update), followed
+    by one generator update.
 
     Args:
         generator: A :class:`~tf_fanogan.networks.Generator`.
@@ -81,10 +83,18 @@ class WGANGP(SeedStateMixin, keras.Model):
     def call(self, z, training=False):
         return self.generator(z, training=training)
 
+    def _noise(self, batch):
+        # Drawn for the global batch on every replica, each keeping its own rows: the same
+        # noise per image on N replicas as on one device (see tf_fanogan.distribute).
+        n = distribute.num_replicas()
+        z = keras.random.normal((batch * n, self.latent_dim), seed=self.seed_generator)
+        return distribute.replica_rows(z)
+
     def _critic_step(self, real):
         batch = tf.shape(real)[0]
-        z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
-        alpha = keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator)
+        z = self._noise(batch)
+        alpha = distribute.replica_rows(
+            keras.random.uniform((batch * distribute.num_replicas(), 1, 1, 1), seed=self.seed_generator))
         fake = self.generator(z, training=True)
         variables = self.critic.trainable_variables
         with tf.GradientTape() as tape:
@@ -95,19 +105,19 @@ class WGANGP(SeedStateMixin, keras.Model):
                 lambda x: self.critic(x, training=True)[0], real, fake, alpha
             )
             loss = c_loss + self.gp_weight * gp
-            scaled = self.c_optimizer.scale_loss(loss)
+            scaled = self.c_optimizer.scale_loss(distribute.scale_loss(loss))
         grads = tape.gradient(scaled, variables)
         self.c_optimizer.apply_gradients(zip(grads, variables))
         return c_loss, gp, losses.wasserstein_estimate(real_scores, fake_scores)
 
     def _generator_step(self, batch):
-        z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        z = self._noise(batch)
         variables = self.generator.trainable_variables
         with tf.GradientTape() as tape:
             fake = self.generator(z, training=True)
             fake_scores, _ = self.critic(fake, training=True)
             g_loss = losses.generator_loss(fake_scores)
-            scaled = self.g_optimizer.scale_loss(g_loss)
+            scaled = self.g_optimizer.scale_loss(distribute.scale_loss(g_loss))
         grads = tape.gradient(scaled, variables)
         self.g_optimizer.apply_gradients(zip(grads, variables))
         return g_loss
@@ -117,13 +127,15 @@ class WGANGP(SeedStateMixin, keras.Model):
         real_all = tf.cast(real_all, tf.float32)
         batch = tf.shape(real_all)[0] // self.critic_steps
         for i in range(self.critic_steps):
-            real = real_all[i * batch:(i + 1) * batch]
+            # Strided, so that a replica's share of the global batch holds its share of
+            # every critic step's images (the same images per step on N replicas as on one).
+            real = real_all[i::self.critic_steps]
             c_loss, gp, w_dist = self._critic_step(real)
             self.c_loss_tracker.update_state(c_loss)
             self.gp_tracker.update_state(gp)
             self.w_dist_tracker.update_state(w_dist)
         self.g_loss_tracker.update_state(self._generator_step(batch))
-        return {m.name: m.result() for m in self.metrics}
+        return distribute.metric_results(self.metrics)
 
     def get_config(self):
         return {
