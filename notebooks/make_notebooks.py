@@ -46,8 +46,9 @@ encoder with the izi_f loss while G and the critic stay frozen. WGAN losses are 
 `c_loss` means the critic separates real from generated images."""),
     new_code_cell("""config = FAnoGANConfig(
     model=ModelConfig(image_size=16 if FAST else 32, dim=8 if FAST else 16, latent_dim=128),
-    gan=GANTrainingConfig(epochs=1 if FAST else 30, batch_size=16 if FAST else 32),
-    encoder=EncoderTrainingConfig(epochs=1 if FAST else 30, batch_size=16 if FAST else 32),
+    # XLA (jit_compile="auto", the default) pays ~25 s of compiling once; fast mode skips it.
+    gan=GANTrainingConfig(epochs=1 if FAST else 30, batch_size=16 if FAST else 32, jit_compile=not FAST),
+    encoder=EncoderTrainingConfig(epochs=1 if FAST else 30, batch_size=16 if FAST else 32, jit_compile=not FAST),
     seed=0)
 detector = FAnoGAN(config)
 detector.fit(train, verbose=0 if FAST else "auto")
@@ -111,8 +112,9 @@ print(root, "found" if HAVE_DATA else "ABSENT: this notebook needs the shared OC
     new_code_cell("""if HAVE_DATA:
     config = FAnoGANConfig(
         model=ModelConfig(image_size=16 if FAST else 32, dim=8 if FAST else 16, latent_dim=128),
-        gan=GANTrainingConfig(epochs=1 if FAST else 75, batch_size=16 if FAST else 32),
-        encoder=EncoderTrainingConfig(epochs=1 if FAST else 40, batch_size=16 if FAST else 32), seed=0)
+        gan=GANTrainingConfig(epochs=1 if FAST else 75, batch_size=16 if FAST else 32, jit_compile=not FAST),
+        encoder=EncoderTrainingConfig(epochs=1 if FAST else 40, batch_size=16 if FAST else 32,
+                                      jit_compile=not FAST), seed=0)
     detector = FAnoGAN(config).fit(train, verbose=0).calibrate(holdout, fpr=0.05)"""),
     new_markdown_cell("""## B-scan scores
 A B-scan's score is the mean of its 5 highest patch scores; the stitched heatmap averages the
@@ -153,8 +155,9 @@ FAST = os.environ.get("FANOGAN_FAST") == "1"
 rng = np.random.default_rng(0)
 normal = (rng.random((96, 16, 16)) * 60 + 100).astype(np.uint8)   # stand-in normal images
 config = FAnoGANConfig(model=ModelConfig(image_size=16, dim=8, latent_dim=16),
-                       gan=GANTrainingConfig(epochs=1 if FAST else 5, batch_size=8),
-                       encoder=EncoderTrainingConfig(epochs=1 if FAST else 5, batch_size=8), seed=0)
+                       gan=GANTrainingConfig(epochs=1 if FAST else 5, batch_size=8, jit_compile=not FAST),
+                       encoder=EncoderTrainingConfig(epochs=1 if FAST else 5, batch_size=8, jit_compile=not FAST),
+                       seed=0)
 detector = FAnoGAN(config).fit(normal[:64], verbose=0).calibrate(normal[64:], fpr=0.05)"""),
     new_code_cell("""base = tempfile.mkdtemp(prefix="saved_models_")
 v1 = export_detector(detector, base, model_name="fanogan")

@@ -38,3 +38,23 @@ def test_bad_override_and_unparsable_file(tmp_path):
     bad.write_text("model: [unclosed")
     with pytest.raises(ConfigError, match="bad.yaml"):
         FAnoGANConfig.load(str(bad))
+
+
+def test_jit_compile_auto_means_xla_unless_distributed():
+    import tensorflow as tf
+
+    from tf_fanogan import FAnoGAN
+    from tf_fanogan.config import resolve_jit_compile
+
+    cfg = FAnoGANConfig()
+    assert cfg.gan.jit_compile == "auto" and cfg.encoder.jit_compile == "auto"
+    assert resolve_jit_compile("auto", distributed=False) is True
+    assert resolve_jit_compile("auto", distributed=True) is False
+    assert resolve_jit_compile(False, distributed=False) is False
+    assert resolve_jit_compile(True, distributed=True) is True
+    small = FAnoGANConfig().with_overrides(["model.image_size=16", "model.dim=8"])
+    assert FAnoGAN(small)._jit("auto") is True
+    assert FAnoGAN(small, strategy=tf.distribute.MirroredStrategy(["/cpu:0"]))._jit("auto") is False
+    assert FAnoGANConfig().with_overrides(["gan.jit_compile=false"]).gan.jit_compile is False
+    with pytest.raises(ConfigError, match="gan.jit_compile"):
+        FAnoGANConfig().with_overrides(["gan.jit_compile=sometimes"])

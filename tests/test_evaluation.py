@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -173,7 +174,15 @@ def test_fanogan_evaluate_writes_metrics_and_plots(trained_detector, labelled_fo
     out = tmp_path / "eval"
     rc = main(["evaluate", det_dir, "--data", str(labelled_folder / "data"), "--out", str(out),
                "--pixel-calibration", str(labelled_folder / "pixcal"), "--bootstrap", "50"])
-    assert rc == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    # Progress on stderr: counts and rates of reading, scoring and residual maps, timed steps.
+    for pattern in (r"reading \S+ 24 images in [\d.]+ s \([\d.]+ images/s\)",
+                    r"scoring 24/24 images in [\d.]+ s \([\d.]+ images/s\)",
+                    r"residual maps 24/24 images in [\d.]+ s \([\d.]+ images/s\)",
+                    r"metrics \(50 bootstrap resamples for the AUROC interval\): [\d.]+ s",
+                    r"plots and files in \S+: [\d.]+ s"):
+        assert re.search(pattern, err), (pattern, err)
     m = json.loads((out / "metrics.json").read_text())
     assert m["n_normal"] == 12 and m["n_anomalous"] == 12
     assert m["threshold"] == pytest.approx(trained_detector.threshold_) and m["threshold_source"].startswith("normal_fpr")
@@ -187,8 +196,8 @@ def test_fanogan_evaluate_writes_metrics_and_plots(trained_detector, labelled_fo
     assert len(rows) == 25 and rows[0].startswith("name,label,anomaly_score")
     # A labelled validation split replaces the calibrated threshold with an F1-optimal one.
     rc = main(["evaluate", det_dir, "--data", str(labelled_folder / "data"), "--out", str(out),
-               "--validation", str(labelled_folder / "data"), "--bootstrap", "0"])
-    assert rc == 0
+               "--validation", str(labelled_folder / "data"), "--bootstrap", "0", "--quiet"])
+    assert rc == 0 and capsys.readouterr().err == ""
     m2 = json.loads((out / "metrics.json").read_text())
     assert m2["threshold_source"].startswith("validation_f1") and "pixel" in m2 and "dice" not in m2["pixel"]
 

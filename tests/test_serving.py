@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -354,13 +355,19 @@ def test_client_import_does_not_load_tensorflow():
     assert out.stdout.split() == ["False", "False"], out.stderr
 
 
-def test_cli_export_serve_query(trained_detector, tmp_path):
+def test_cli_export_serve_query(trained_detector, tmp_path, capsys):
     """The README's path: export, `fanogan serve` (config file re-read, batching on), `fanogan query`."""
     from tf_fanogan.cli import main
 
     det_dir = trained_detector.save(str(tmp_path / "det"))
     base = str(tmp_path / "saved_models")
     assert main(["export", det_dir, "--base-path", base, "--model-name", "fanogan"]) == 0
+    err = capsys.readouterr().err  # progress: counts and rates of each export step
+    for pattern in (r"tracing signatures 6/6 signatures in [\d.]+ s \([\d.]+ signatures/s\)",
+                    r"writing the SavedModel: [\d.]+ s",
+                    r"warm-up requests 12 records in [\d.]+ s",
+                    r"published \S+/fanogan/1: [\d.]+ MiB in [\d.]+ s \([\d.]+ MiB/s\)"):
+        assert re.search(pattern, err), (pattern, err)
     config = tmp_path / "models.config"
     template = ('model_config_list {{ config {{ name: "fanogan" base_path: "{base}" model_platform: "tensorflow" '
                 'model_version_policy {{ specific {{ {versions} }} }} version_labels {{ key: "stable" value: {stable} }} }} }}')

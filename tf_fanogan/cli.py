@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pixel-fpr", type=float, default=0.01, help="pixel false-positive rate for that threshold")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the AUROC interval (0: none)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
     p = sub.add_parser("samples", help="PNG grids of generated samples and latent interpolations")
     p.add_argument("detector")
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-name", default="fanogan")
     p.add_argument("--version", type=int, default=None, help="integer version (default: next free)")
     p.add_argument("--no-warmup", action="store_true", help="do not write assets.extra warm-up requests")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
     p = sub.add_parser("serve", help="local TF Serving-compatible gRPC/REST server (development and tests)")
     p.add_argument("--model_name", "--model-name")
@@ -231,15 +233,21 @@ def _evaluate(args) -> int:
     from tf_fanogan.evaluation import evaluate_detector
 
     det = FAnoGAN.load(args.detector)
-    images, labels, masks, names = read_labelled(args.data)
+    from tf_fanogan.progress import Progress
+
+    bar = Progress(f"reading {args.data}", enabled=not args.quiet)
+    images, labels, masks, names = read_labelled(args.data, progress=bar)
+    bar.close()
     validation = None
     if args.validation:
-        v_images, v_labels, _, _ = read_labelled(args.validation)
+        bar = Progress(f"reading {args.validation}", enabled=not args.quiet)
+        v_images, v_labels, _, _ = read_labelled(args.validation, progress=bar)
+        bar.close()
         validation = (v_images, v_labels)
     pixel_normal = read_any(args.pixel_calibration)[0] if args.pixel_calibration else None
     m = evaluate_detector(det, images, labels, masks, validation=validation, pixel_normal=pixel_normal,
                           pixel_fpr=args.pixel_fpr, bootstrap=args.bootstrap, seed=args.seed,
-                          out_dir=args.out, names=names)
+                          out_dir=args.out, names=names, progress=not args.quiet)
     ci = m.get("auroc_ci95")
     print(f"{m['n_normal']} normal, {m['n_anomalous']} anomalous: AUROC {m['auroc']:.4f}"
           + (f" (95% CI {ci[0]:.4f}-{ci[1]:.4f})" if ci else "") + f", AUPR {m['aupr']:.4f}")
@@ -305,7 +313,8 @@ def _export(args) -> int:
     from tf_fanogan.export import export_detector
 
     det = FAnoGAN.load(args.detector)
-    path = export_detector(det, args.base_path, args.model_name, args.version, warmup=not args.no_warmup)
+    path = export_detector(det, args.base_path, args.model_name, args.version, warmup=not args.no_warmup,
+                           progress=not args.quiet)
     print(f"exported {args.detector} -> {path}")
     return EXIT_OK
 

@@ -240,7 +240,7 @@ def _find_mask(mask_dir: str, image_path: str) -> str | None:
     return None
 
 
-def read_labelled(source: str):
+def read_labelled(source: str, progress=None):
     """Labelled images for evaluation: a folder with ``normal/`` and ``anomalous/`` (and
     optionally ``masks/``, one mask per anomalous image with the same file stem, nonzero =
     defect), or a CSV with columns ``path,label[,mask]`` (label 0 = normal, 1 = anomalous;
@@ -248,7 +248,8 @@ def read_labelled(source: str):
 
     Returns:
         ``(images, labels, masks, names)``; ``masks`` is None when no masks are given, else a
-        list with an all-zero mask for normal images.
+        list with an all-zero mask for normal images. ``progress``: an object with
+        ``update(n)``, told after each image read.
     """
     import csv
 
@@ -286,7 +287,11 @@ def read_labelled(source: str):
         raise DataError(f"{source}: expected a folder with normal/ and anomalous/, or a .csv of path,label[,mask]")
     if not entries:
         raise DataError(f"{source}: no images")
-    images = [load_image(p) for p, _, _ in entries]
+    images = []
+    for p, _, _ in entries:
+        images.append(load_image(p))
+        if progress is not None:
+            progress.update(1)
     masks = None
     if has_masks:
         masks = []

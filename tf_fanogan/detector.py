@@ -17,7 +17,7 @@ from tf_fanogan.atomic import recover_directory, write_directory_atomically, wri
 from tf_fanogan.callbacks import NaNGuard
 from tf_fanogan import scoring
 from tf_fanogan import signatures as sig
-from tf_fanogan.config import FAnoGANConfig
+from tf_fanogan.config import FAnoGANConfig, resolve_jit_compile
 from tf_fanogan.encoder_trainer import EncoderTrainer
 from tf_fanogan.networks import build_networks
 from tf_fanogan.wgan_gp import WGANGP
@@ -256,6 +256,9 @@ class FAnoGAN:
                     keras.callbacks.CSVLogger(os.path.join(workdir, f"{name}_log.csv"), append=True)]
         return cbs + list(extra or [])
 
+    def _jit(self, value) -> bool:
+        return resolve_jit_compile(value, distributed=distribute.is_distributed(self.strategy))
+
     def _check_global_batch(self, batch_size: int, field: str) -> None:
         n = self.strategy.num_replicas_in_sync
         if batch_size % n:
@@ -271,7 +274,7 @@ class FAnoGAN:
                          gp_weight=c.gp_weight, seed=self.config.seed)
             gan.compile(g_optimizer=keras.optimizers.Adam(c.learning_rate, c.beta_1, c.beta_2),
                         c_optimizer=keras.optimizers.Adam(c.learning_rate, c.beta_1, c.beta_2),
-                        jit_compile=c.jit_compile)
+                        jit_compile=self._jit(c.jit_compile))
         per_step = c.batch_size * c.critic_steps
         steps = max(1, len(x) // per_step)
         ds = pipeline.training_dataset(x, per_step, self.config.seed,
@@ -294,7 +297,7 @@ class FAnoGAN:
                                      kappa=c.kappa, seed=self.config.seed)
             trainer.compile(optimizer=keras.optimizers.RMSprop(c.learning_rate, rho=c.rho,
                                                                epsilon=c.epsilon),
-                            jit_compile=c.jit_compile)
+                            jit_compile=self._jit(c.jit_compile))
         steps = max(1, len(x) // c.batch_size)
         ds = pipeline.training_dataset(x, c.batch_size, self.config.seed,
                                        skip_batches=steps * _backed_up_epochs(workdir, "encoder"))
@@ -314,25 +317,31 @@ class FAnoGAN:
         if not self.trained_[what]:
             raise DetectorError(f"the detector has no trained {'encoder' if what == 'encoder' else 'GAN'} yet: call fit() first")
 
-    def _run(self, fn, images, batch_size):
+    def _run(self, fn, images, batch_size, progress=None):
         x = self.prepare(images)
         bs = int(batch_size or self.config.score_batch_size)
-        parts = [fn(tf.constant(x[s])) for s in data_lib.batches(len(x), bs)]
-        return {k: np.concatenate([p[k].numpy() for p in parts]) for k in parts[0]}
+        parts = []
+        for s in data_lib.batches(len(x), bs):
+            parts.append({k: v.numpy() for k, v in fn(tf.constant(x[s])).items()})
+            if progress is not None:
+                progress.update(s.stop - s.start)
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-    def score(self, images, batch_size: int | None = None) -> dict[str, np.ndarray]:
+    def score(self, images, batch_size: int | None = None, progress=None) -> dict[str, np.ndarray]:
         """Scores every image: ``anomaly_score``, ``residual_score``, ``feature_score``,
-        ``z_distance`` (and ``is_anomaly`` once calibrated), each of shape (N,)."""
+        ``z_distance`` (and ``is_anomaly`` once calibrated), each of shape (N,).
+        ``progress``: an object with ``update(n)`` (e.g. :class:`tf_fanogan.progress.Progress`),
+        told after each batch."""
         self._require()
-        out = self._run(self._score_fn, images, batch_size)
+        out = self._run(self._score_fn, images, batch_size, progress)
         if self.threshold_ is not None:
             out[sig.IS_ANOMALY] = out[sig.ANOMALY_SCORE] > self.threshold_
         return out
 
-    def residual_maps(self, images, batch_size: int | None = None) -> dict[str, np.ndarray]:
+    def residual_maps(self, images, batch_size: int | None = None, progress=None) -> dict[str, np.ndarray]:
         """``residual_map`` |x - G(E(x))| and ``reconstruction``, (N, S, S, C) in [0, 1]."""
         self._require()
-        return self._run(self._maps_fn, images, batch_size)
+        return self._run(self._maps_fn, images, batch_size, progress)
 
     def decision_function(self, images, batch_size: int | None = None) -> np.ndarray:
         """The anomaly score A(x) (higher = more anomalous), as in PyOD."""

@@ -59,6 +59,11 @@ def make_strategy(name: str | None = "none", devices=None) -> tf.distribute.Stra
     raise StrategyError(f"strategy must be one of {STRATEGIES}, got {name!r}")
 
 
+def is_distributed(strategy: tf.distribute.Strategy) -> bool:
+    """False for TF's default (no-op) strategy, True for any real one, even on one device."""
+    return type(strategy).__name__ != "_DefaultDistributionStrategy"
+
+
 def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
     """True on the worker that writes files (worker 0 or the ``chief`` task; always when not multi-worker)."""
     strategy = strategy or tf.distribute.get_strategy()

@@ -202,7 +202,7 @@ def evaluate(labels, scores, threshold: float, threshold_source: str, bootstrap:
 
 def evaluate_detector(detector, images, labels, masks=None, validation=None, pixel_normal=None,
                       pixel_fpr: float = 0.01, bootstrap: int = 1000, seed: int = 0,
-                      out_dir: str | None = None, names=None) -> dict:
+                      out_dir: str | None = None, names=None, progress: bool = False) -> dict:
     """Scores labelled images with a detector and computes the paper's metrics.
 
     The image threshold is the detector's calibrated one (normal data only) unless a labelled
@@ -214,6 +214,7 @@ def evaluate_detector(detector, images, labels, masks=None, validation=None, pix
     With ``out_dir``, writes ``metrics.json``, ``scores.csv``, ``roc.png``, ``pr.png``,
     ``histogram.png``, ``top_anomalies.png`` (input / reconstruction / residual overlay of the
     six highest scores, colour scale fixed from normal images) and ``extremes.png`` there.
+    ``progress`` prints counts and rates of each step on stderr.
     """
     import json
     import os
@@ -221,13 +222,18 @@ def evaluate_detector(detector, images, labels, masks=None, validation=None, pix
     from tf_fanogan import data as data_lib
     from tf_fanogan import signatures as sig
     from tf_fanogan import visualize
+    from tf_fanogan.progress import Progress, stage
 
     labels = np.asarray(labels).astype(int)
-    scores = detector.score(images)
+    bar = Progress("scoring", len(labels), enabled=progress)
+    scores = detector.score(images, progress=bar)
+    bar.close()
     a = scores[sig.ANOMALY_SCORE]
     if validation is not None:
         v_images, v_labels = validation
-        threshold = f1_optimal_threshold(v_labels, detector.score(v_images)[sig.ANOMALY_SCORE])
+        bar = Progress("scoring the validation split", len(v_labels), enabled=progress)
+        threshold = f1_optimal_threshold(v_labels, detector.score(v_images, progress=bar)[sig.ANOMALY_SCORE])
+        bar.close()
         source = "validation_f1: F1-optimal on a labelled validation split"
     elif detector.threshold_ is not None:
         threshold = detector.threshold_
@@ -236,49 +242,68 @@ def evaluate_detector(detector, images, labels, masks=None, validation=None, pix
                   f"{cal.get('fpr_target', '?')} FPR")
     else:
         raise ValueError("no threshold: calibrate the detector on normal images or give a labelled validation split")
-    result = evaluate(labels, a, threshold, source, bootstrap=bootstrap, seed=seed,
-                      extra_scores={"residual_only": scores[sig.RESIDUAL_SCORE],
-                                    "feature_only": scores[sig.FEATURE_SCORE]})
+    with stage(f"metrics ({bootstrap} bootstrap resamples for the AUROC interval)", progress):
+        result = evaluate(labels, a, threshold, source, bootstrap=bootstrap, seed=seed,
+                          extra_scores={"residual_only": scores[sig.RESIDUAL_SCORE],
+                                        "feature_only": scores[sig.FEATURE_SCORE]})
     if masks is not None:
         size = detector.config.model.image_size
         gt = data_lib.resize_masks(masks, size)
-        maps = detector.residual_maps(images)[sig.RESIDUAL_MAP]
+        bar = Progress("residual maps", len(labels), enabled=progress)
+        maps = detector.residual_maps(images, progress=bar)[sig.RESIDUAL_MAP]
+        bar.close()
         pixel_threshold = None
         if pixel_normal is not None:
-            pixel_threshold = pixel_threshold_at_fpr(detector.residual_maps(pixel_normal)[sig.RESIDUAL_MAP], pixel_fpr)
-        result["pixel"] = pixel_metrics(gt, maps, pixel_threshold)
+            bar = Progress("residual maps of the pixel-calibration images", len(pixel_normal), enabled=progress)
+            pixel_threshold = pixel_threshold_at_fpr(
+                detector.residual_maps(pixel_normal, progress=bar)[sig.RESIDUAL_MAP], pixel_fpr)
+            bar.close()
+        with stage(f"pixel metrics ({maps[..., 0].size} pixels)", progress):
+            result["pixel"] = pixel_metrics(gt, maps, pixel_threshold)
         result["pixel"]["pixel_threshold_source"] = (
             f"normal_fpr: {pixel_fpr} of the pixels of {len(pixel_normal)} normal images' residual maps"
             if pixel_normal is not None else "none given (no Dice)")
     if out_dir:
-        from tf_fanogan.atomic import write_file_atomically
-
-        os.makedirs(out_dir, exist_ok=True)
-        visualize.roc_curve_png(labels, a, os.path.join(out_dir, "roc.png"))
-        visualize.pr_curve_png(labels, a, os.path.join(out_dir, "pr.png"))
-        visualize.score_histogram_png(labels, a, os.path.join(out_dir, "histogram.png"), threshold)
-        names = list(names) if names is not None else [str(i) for i in range(len(labels))]
-        x01 = detector.prepare(images)
-        scale_images = detector.prepare(pixel_normal) if pixel_normal is not None else x01[labels == 0][:256]
-        vmax = visualize.map_scale(detector.residual_maps(scale_images)[sig.RESIDUAL_MAP])
-        result["display_scale"] = {"vmax": vmax, "source": "99.5th percentile of the residual maps of "
-                                   + ("the --pixel-calibration images" if pixel_normal is not None
-                                      else "the normal evaluated images")}
-        top = np.argsort(-a, kind="stable")[:6]
-        top_maps = detector.residual_maps(x01[top])
-        visualize.triptychs_png(x01[top], top_maps[sig.RECONSTRUCTION], top_maps[sig.RESIDUAL_MAP],
-                                os.path.join(out_dir, "top_anomalies.png"), vmax,
-                                titles=[f"{os.path.basename(names[i])} A={a[i]:.4g}" for i in top])
-        visualize.extremes_png(x01, a, os.path.join(out_dir, "extremes.png"), names=names)
-
-        def write_csv(f):
-            import csv
-            w = csv.writer(f)
-            w.writerow(["name", "label", *sig.SCORE_OUTPUTS, sig.IS_ANOMALY])
-            for i, name in enumerate(names):
-                w.writerow([name, labels[i], *(repr(float(scores[k][i])) for k in sig.SCORE_OUTPUTS),
-                            bool(a[i] > threshold)])
-
-        write_file_atomically(os.path.join(out_dir, "scores.csv"), write_csv, newline="")
-        write_file_atomically(os.path.join(out_dir, "metrics.json"), lambda f: json.dump(result, f, indent=2))
+        with stage(f"plots and files in {out_dir}", progress):
+            _write_outputs(detector, out_dir, images, labels, scores, threshold, result, names, pixel_normal)
     return result
+
+
+def _write_outputs(detector, out_dir, images, labels, scores, threshold, result, names, pixel_normal) -> None:
+    """The PNGs, scores.csv and metrics.json of :func:`evaluate_detector` (adds ``display_scale``)."""
+    import json
+    import os
+
+    from tf_fanogan import signatures as sig
+    from tf_fanogan import visualize
+    from tf_fanogan.atomic import write_file_atomically
+
+    a = scores[sig.ANOMALY_SCORE]
+    os.makedirs(out_dir, exist_ok=True)
+    visualize.roc_curve_png(labels, a, os.path.join(out_dir, "roc.png"))
+    visualize.pr_curve_png(labels, a, os.path.join(out_dir, "pr.png"))
+    visualize.score_histogram_png(labels, a, os.path.join(out_dir, "histogram.png"), threshold)
+    names = list(names) if names is not None else [str(i) for i in range(len(labels))]
+    x01 = detector.prepare(images)
+    scale_images = detector.prepare(pixel_normal) if pixel_normal is not None else x01[labels == 0][:256]
+    vmax = visualize.map_scale(detector.residual_maps(scale_images)[sig.RESIDUAL_MAP])
+    result["display_scale"] = {"vmax": vmax, "source": "99.5th percentile of the residual maps of "
+                               + ("the --pixel-calibration images" if pixel_normal is not None
+                                  else "the normal evaluated images")}
+    top = np.argsort(-a, kind="stable")[:6]
+    top_maps = detector.residual_maps(x01[top])
+    visualize.triptychs_png(x01[top], top_maps[sig.RECONSTRUCTION], top_maps[sig.RESIDUAL_MAP],
+                            os.path.join(out_dir, "top_anomalies.png"), vmax,
+                            titles=[f"{os.path.basename(names[i])} A={a[i]:.4g}" for i in top])
+    visualize.extremes_png(x01, a, os.path.join(out_dir, "extremes.png"), names=names)
+
+    def write_csv(f):
+        import csv
+        w = csv.writer(f)
+        w.writerow(["name", "label", *sig.SCORE_OUTPUTS, sig.IS_ANOMALY])
+        for i, name in enumerate(names):
+            w.writerow([name, labels[i], *(repr(float(scores[k][i])) for k in sig.SCORE_OUTPUTS),
+                        bool(a[i] > threshold)])
+
+    write_file_atomically(os.path.join(out_dir, "scores.csv"), write_csv, newline="")
+    write_file_atomically(os.path.join(out_dir, "metrics.json"), lambda f: json.dump(result, f, indent=2))

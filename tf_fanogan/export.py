@@ -26,6 +26,8 @@ import json
 import os
 import re
 import shutil
+import sys
+import time
 import uuid
 
 import keras
@@ -35,6 +37,7 @@ import tensorflow as tf
 from tf_fanogan import scoring
 from tf_fanogan import signatures as sig
 from tf_fanogan.atomic import fsync_tree
+from tf_fanogan.progress import Progress, stage
 
 INFO_FILE = "model_info.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -201,7 +204,7 @@ def model_info(detector, model_name: str, version: int) -> dict:
 
 
 def export_detector(detector, base_path: str, model_name: str = "fanogan", version: int | None = None,
-                    warmup: bool = True) -> str:
+                    warmup: bool = True, progress: bool = False) -> str:
     """Exports ``detector`` to ``<base_path>/<model_name>/<version>/`` atomically.
 
     Args:
@@ -211,10 +214,12 @@ def export_detector(detector, base_path: str, model_name: str = "fanogan", versi
         version: Integer version; default one above the highest existing version.
             An existing version is never overwritten.
         warmup: Write ``assets.extra/tf_serving_warmup_requests``.
+        progress: Print each step with its counts and rates on stderr.
 
     Returns:
         The path of the published version directory.
     """
+    t0 = time.perf_counter()
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", model_name):
         raise ExportError(f"model name {model_name!r} must be letters, digits, '_', '-' or '.'")
     if not detector.trained_.get("encoder"):
@@ -230,14 +235,21 @@ def export_detector(detector, base_path: str, model_name: str = "fanogan", versi
         raise ExportError(f"{final} already exists; published versions are never overwritten")
     tmp = os.path.join(model_dir, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
     try:
+        functions = serving_functions(detector)
+        bar = Progress("tracing signatures", len(functions), unit="signatures", enabled=progress)
         archive = keras.export.ExportArchive()
-        for name, (fn, spec) in serving_functions(detector).items():
+        for name, (fn, spec) in functions.items():
             archive.add_endpoint(name, fn, input_signature=spec)
-        archive.write_out(tmp, verbose=False)
+            bar.update()
+        bar.close()
+        with stage("writing the SavedModel", progress):
+            archive.write_out(tmp, verbose=False)
         extra = os.path.join(tmp, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         if warmup:
-            write_warmup(detector, os.path.join(extra, WARMUP_FILE), model_name)
+            bar = Progress("warm-up requests", unit="records", enabled=progress)
+            bar.update(write_warmup(detector, os.path.join(extra, WARMUP_FILE), model_name))
+            bar.close()
         info = model_info(detector, model_name, version)
         info["saved_model_sha256"] = hashlib.sha256(
             open(os.path.join(tmp, "saved_model.pb"), "rb").read()).hexdigest()
@@ -250,4 +262,9 @@ def export_detector(detector, base_path: str, model_name: str = "fanogan", versi
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if progress:
+        size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(final) for f in fs)
+        seconds = time.perf_counter() - t0
+        print(f"published {final}: {size / 2**20:.1f} MiB in {seconds:.1f} s "
+              f"({size / 2**20 / max(seconds, 1e-9):.1f} MiB/s)", file=sys.stderr, flush=True)
     return final

@@ -35,8 +35,10 @@ strategy = {"none": "none", "multi_worker": "multi_worker",
             "mirrored": lambda: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])}[mode]
 strategy = strategy() if callable(strategy) else strategy
 config = FAnoGANConfig(model=ModelConfig(image_size=16, dim=8, latent_dim=16),
-                       gan=GANTrainingConfig(epochs=1, batch_size=8, critic_steps=2, learning_rate=0.005),
-                       encoder=EncoderTrainingConfig(epochs=1, batch_size=8, learning_rate=0.005), seed=3)
+                       gan=GANTrainingConfig(epochs=1, batch_size=8, critic_steps=2, learning_rate=0.005,
+                                             jit_compile=False),
+                       encoder=EncoderTrainingConfig(epochs=1, batch_size=8, learning_rate=0.005,
+                                                     jit_compile=False), seed=3)
 images = np.random.default_rng(0).random((48, 16, 16, 1), dtype=np.float32)
 det = FAnoGAN(config, strategy=strategy)
 initial = {f"{n}/{i}": np.asarray(w.numpy()) for n in ("generator", "critic", "encoder")
