@@ -19,9 +19,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/elpv_demo.py --out demo_output
 
-## Run the test suite.
+## Run the test suite: two processes, one per core (each test file stays in one process, so
+## module fixtures are built once). Serial: $(PY) -m pytest -q tests
 test: $(STAMP) data browser
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 ## Fashion-MNIST for the quality benchmark and its loader test (Debian's dataset-fashion-mnist).
 FMNIST := /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz

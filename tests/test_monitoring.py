@@ -27,7 +27,8 @@ def test_cli_training_writes_scalars_images_and_interpolations(tmp_path):
     np.save(data, blobs(48, seed=1))
     tiny = ["--set", "model.image_size=16", "--set", "model.dim=8", "--set", "model.latent_dim=16",
             "--set", "gan.epochs=2", "--set", "gan.batch_size=4", "--set", "encoder.epochs=2",
-            "--set", "encoder.batch_size=4", "--set", "gan.jit_compile=false", "--set", "encoder.jit_compile=false"]
+            "--set", "encoder.batch_size=4",
+            "--set", "gan.critic_steps=2", "--set", "gan.jit_compile=false", "--set", "encoder.jit_compile=false"]
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "det"), "--quiet", *tiny]) == 0
     tb = tmp_path / "det.work" / "tensorboard"
     gan, gan_images = _tags(tb / "gan" / "train"), _tags(tb / "gan" / "monitor")
@@ -39,7 +40,7 @@ def test_cli_training_writes_scalars_images_and_interpolations(tmp_path):
     assert {"reconstructions/real_reconstruction_residual", "encoder/val_izi", "encoder/val_izi_f"} <= set(enc_images)
     # --no-tensorboard writes none
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "d2"), "--quiet", "--no-tensorboard",
-                 "--set", "gan.epochs=1", "--set", "encoder.epochs=1", *tiny[:6]]) == 0
+                 "--set", "gan.epochs=1", "--set", "encoder.epochs=1", *tiny[:6], *tiny[-6:]]) == 0
     assert not os.path.exists(tmp_path / "d2.work" / "tensorboard")
 
 

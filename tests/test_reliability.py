@@ -60,7 +60,7 @@ def test_training_resumes_after_sigkill_in_each_stage(tmp_path):
     cmd = [sys.executable, "-m", "tf_fanogan.cli", "train", "--data", str(data), "--out", out, "--quiet",
            "--set", "model.image_size=16", "--set", "model.dim=8", "--set", "model.latent_dim=16",
            "--set", "gan.epochs=30", "--set", "gan.batch_size=4", "--set", "encoder.epochs=30",
-           "--set", "encoder.batch_size=4", "--set", "gan.jit_compile=false", "--set", "encoder.jit_compile=false"]
+           "--set", "encoder.batch_size=4", "--set", "gan.critic_steps=2", "--set", "gan.jit_compile=false", "--set", "encoder.jit_compile=false"]
     gan_log, enc_log = os.path.join(work, "gan_log.csv"), os.path.join(work, "encoder_log.csv")
 
     _run_until(cmd, gan_log, 3)  # kill 1: in stage 1
@@ -139,7 +139,7 @@ def test_absurd_learning_rate_stops_the_cli_with_one_line(tmp_path, capsys):
     args = ["train", "--data", str(data), "--out", str(tmp_path / "d"), "--quiet",
             "--set", "model.image_size=16", "--set", "model.dim=8", "--set", "model.latent_dim=16",
             "--set", "gan.epochs=2", "--set", "gan.batch_size=4", "--set", "encoder.epochs=1",
-            "--set", "encoder.batch_size=4", "--set", "gan.jit_compile=false", "--set", "encoder.jit_compile=false"]
+            "--set", "encoder.batch_size=4", "--set", "gan.critic_steps=2", "--set", "gan.jit_compile=false", "--set", "encoder.jit_compile=false"]
     code = main(args + ["--set", "gan.learning_rate=1e30"])
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1 and "became" in err and "training stopped" in err, err
