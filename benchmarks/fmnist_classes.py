@@ -29,30 +29,30 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quality import add_training_args  # noqa: E402  (the same model and training length options)
+
 FPR = 0.05
 
 
 def run_class(c: int, args) -> dict:
-    from tf_fanogan import EncoderTrainingConfig, FAnoGAN, FAnoGANConfig, GANTrainingConfig, ModelConfig
+    from quality import training_config
+
+    from tf_fanogan import FAnoGAN
     from tf_fanogan import datasets
     from tf_fanogan import signatures as sig
     from tf_fanogan.evaluation import bootstrap_auroc, image_metrics, threshold_at_fpr
 
     t0 = time.time()
     d = datasets.load_fashion_mnist(c, seed=args.seed, pad_to=args.image_size)
-    n_train, bs = len(d["train"]), 32
-    gan_epochs = max(1, round(args.gan_iters / max(1, n_train // (bs * 5))))
-    enc_epochs = max(1, round(args.encoder_iters / max(1, n_train // bs)))
-    cfg = FAnoGANConfig(model=ModelConfig(image_size=args.image_size, channels=1, dim=args.dim, latent_dim=128),
-                        gan=GANTrainingConfig(epochs=gan_epochs, batch_size=bs),
-                        encoder=EncoderTrainingConfig(epochs=enc_epochs, batch_size=bs), seed=args.seed)
+    n_train = len(d["train"])
+    cfg = training_config(n_train, args)
     det = FAnoGAN(cfg).fit(d["train"], verbose=0)
     train_s = time.time() - t0
     test = det.score(d["test_images"], batch_size=256)
     hold = det.score(d["holdout"], batch_size=256)
     labels = d["test_labels"]
     out = {"class": c, "class_name": d["class_name"], "n_train": n_train, "n_holdout": len(d["holdout"]),
-           "gan_epochs": gan_epochs, "encoder_epochs": enc_epochs, "train_s": train_s}
+           "gan_epochs": cfg.gan.epochs, "encoder_epochs": cfg.encoder.epochs, "train_s": train_s}
     for key, name in ((sig.ANOMALY_SCORE, "A"), (sig.RESIDUAL_SCORE, "A_R"), (sig.FEATURE_SCORE, "A_D")):
         m = image_metrics(labels, test[key], threshold_at_fpr(hold[key], FPR),
                           f"normal_fpr: {FPR} on held-out normal images")
@@ -97,10 +97,7 @@ def markdown(done: dict, settings: dict, command: str) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--classes", default="0,1,2,3,4,5,6,7,8,9")
-    p.add_argument("--image-size", type=int, default=32)
-    p.add_argument("--dim", type=int, default=16)
-    p.add_argument("--gan-iters", type=int, default=150, help="generator updates (each with 5 critic updates)")
-    p.add_argument("--encoder-iters", type=int, default=400)
+    add_training_args(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="quality_output")
     p.add_argument("--record", action="store_true", help="write the quality-fashion_mnist-classes section")

@@ -110,10 +110,30 @@ def timed(fn, reps):
     return out, float(np.median(times))
 
 
+def add_training_args(p: argparse.ArgumentParser) -> None:
+    """The model and training-length options shared by the quality benchmarks."""
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--dim", type=int, default=16)
+    p.add_argument("--gan-iters", type=int, default=150, help="generator updates (each with 5 critic updates)")
+    p.add_argument("--encoder-iters", type=int, default=400, help="encoder (and AE) updates")
+
+
+def training_config(n_train: int, args, batch_size: int = 32):
+    """The detector config of the quality runs: ``--gan-iters`` / ``--encoder-iters`` updates
+    turned into whole epochs over ``n_train`` images (default XLA and paper optimizers)."""
+    from tf_fanogan import EncoderTrainingConfig, FAnoGANConfig, GANTrainingConfig, ModelConfig
+
+    gan_epochs = max(1, round(args.gan_iters / max(1, n_train // (batch_size * 5))))
+    enc_epochs = max(1, round(args.encoder_iters / max(1, n_train // batch_size)))
+    return FAnoGANConfig(model=ModelConfig(image_size=args.image_size, channels=1, dim=args.dim, latent_dim=128),
+                         gan=GANTrainingConfig(epochs=gan_epochs, batch_size=batch_size),
+                         encoder=EncoderTrainingConfig(epochs=enc_epochs, batch_size=batch_size), seed=args.seed)
+
+
 def run_dataset(name: str, args) -> dict:
     import keras
 
-    from tf_fanogan import EncoderTrainingConfig, FAnoGAN, FAnoGANConfig, GANTrainingConfig, ModelConfig
+    from tf_fanogan import FAnoGAN, FAnoGANConfig
     from tf_fanogan import signatures as sig
     from tf_fanogan.baselines import ConvAutoencoder, IterativeMapping
     from tf_fanogan.evaluation import bootstrap_auroc, image_metrics, threshold_at_fpr
@@ -122,12 +142,8 @@ def run_dataset(name: str, args) -> dict:
     data, description = load(name, args)
     scorer = Scorer(data)
     n_train = len(data["train"])
-    bs = 32
-    gan_epochs = max(1, round(args.gan_iters / max(1, n_train // (bs * 5))))
-    enc_epochs = max(1, round(args.encoder_iters / max(1, n_train // bs)))
-    model = ModelConfig(image_size=args.image_size, channels=1, dim=args.dim, latent_dim=128)
-    base = FAnoGANConfig(model=model, gan=GANTrainingConfig(epochs=gan_epochs, batch_size=bs),
-                         encoder=EncoderTrainingConfig(epochs=enc_epochs, batch_size=bs), seed=args.seed)
+    base = training_config(n_train, args)
+    bs, gan_epochs, enc_epochs = base.gan.batch_size, base.gan.epochs, base.encoder.epochs
     print(f"[{name}] {description}: {n_train} training images, GAN {gan_epochs} epochs, encoders {enc_epochs} epochs",
           flush=True)
 
@@ -318,10 +334,7 @@ def markdown(r: dict, args, command: str) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", default=",".join(DATASETS))
-    p.add_argument("--image-size", type=int, default=32)
-    p.add_argument("--dim", type=int, default=16)
-    p.add_argument("--gan-iters", type=int, default=150, help="generator updates (each with 5 critic updates)")
-    p.add_argument("--encoder-iters", type=int, default=400, help="encoder (and AE) updates")
+    add_training_args(p)
     p.add_argument("--iterative-steps", type=int, default=300)
     p.add_argument("--subset", type=int, default=64, help="test images for the iterative baseline")
     p.add_argument("--oct-scans", type=int, default=12, help="test B-scans for the iterative baseline on OCT")
