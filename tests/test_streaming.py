@@ -1,6 +1,7 @@
 """Streaming `fanogan score`: bounded chunks, resume after an interruption, same rows as one run."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -37,7 +38,7 @@ def test_chunks_are_bounded_and_every_image_is_scored(trained_detector, folder, 
     assert not any(p.name.endswith((".partial", ".partial.json")) for p in tmp_path.iterdir())
 
 
-def test_an_interrupted_run_resumes_to_the_same_file(trained_detector, folder, tmp_path, monkeypatch):
+def test_an_interrupted_run_resumes_to_the_same_file(trained_detector, folder, tmp_path, monkeypatch, capsys):
     straight = tmp_path / "straight.csv"
     score_to_csv(trained_detector, str(folder / "imgs"), str(straight), batch_size=4, chunk_batches=1, progress=False)
 
@@ -59,9 +60,12 @@ def test_an_interrupted_run_resumes_to_the_same_file(trained_detector, folder, t
     assert len(partial.read_text().splitlines()) == 1 + 12
     with open(partial, "a") as f:
         f.write("torn,0.12")  # a row cut off by the kill
-    c = score_to_csv(trained_detector, str(folder / "imgs"), str(out), batch_size=4, chunk_batches=1, progress=False)
+    c = score_to_csv(trained_detector, str(folder / "imgs"), str(out), batch_size=4, chunk_batches=1)
     assert (c["resumed"], c["scored"]) == (12, 18)
     assert out.read_text() == straight.read_text()  # identical rows, in order, nothing rescored
+    err = capsys.readouterr().err  # progress counts the resumed rows; the rate only the new ones
+    assert f"resuming: 12 of 30 images already done in {partial}" in err
+    assert re.search(r"^scored 30/30 images in [\d.]+ s \([\d.]+ images/s\)$", err, re.M), err
 
 
 def test_another_detector_does_not_resume_a_partial_run(trained_detector, folder, tmp_path, monkeypatch):

@@ -27,20 +27,21 @@ class Progress:
         enabled: ``False`` makes every call a no-op (``--quiet``).
         stream: Where to write (default ``sys.stderr``).
         log_interval: Seconds between lines when ``stream`` is not a terminal.
+        initial: Items already done before this run (a resume): counted, not in the rate.
     """
 
     def __init__(self, label: str, total: int | None = None, unit: str = "images", enabled: bool = True,
-                 stream=None, log_interval: float = 10.0):
+                 stream=None, log_interval: float = 10.0, initial: int = 0):
         self.label, self.total, self.unit, self.enabled = label, total, unit, enabled
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.log_interval = log_interval
-        self.done = 0
+        self.done = self.initial = int(initial)
         self.t0 = time.perf_counter()
         self._last = self.t0
 
     def rate(self) -> float:
-        return self.done / max(time.perf_counter() - self.t0, 1e-9)
+        return (self.done - self.initial) / max(time.perf_counter() - self.t0, 1e-9)
 
     def _count(self) -> str:
         return f"{self.done}/{self.total}" if self.total is not None else str(self.done)

@@ -21,6 +21,7 @@ import numpy as np
 
 from tf_fanogan import data as data_lib
 from tf_fanogan import signatures as sig
+from tf_fanogan.progress import Progress
 
 
 def list_sources(source: str):
@@ -145,22 +146,22 @@ def score_to_csv(detector, source: str, output: str, batch_size: int = 256, chun
 
     if start and progress:
         print(f"resuming: {start} of {len(names)} images already done in {partial}", file=sys.stderr)
+    bar = Progress("scored", len(names), enabled=progress, initial=start)
     try:
         _stream(detector, names, read, columns, partial, errors_partial, start, chunk, batch_size, workers,
-                counts, progress, t0)
+                counts, bar)
     except BaseException:
         if start == 0 and counts["scored"] == 0 and counts["errors"] == 0:  # nothing to keep
             for path in (partial, errors_partial, output + ".partial.json"):
                 if os.path.exists(path):
                     os.remove(path)
         raise
-    if progress:
-        print(file=sys.stderr)
+    bar.close()
     return _finish(output, partial, errors_partial, counts, source, columns, t0)
 
 
 def _stream(detector, names, read, columns, partial, errors_partial, start, chunk, batch_size, workers,
-            counts, progress, t0) -> None:
+            counts, bar) -> None:
     new_file = not os.path.exists(partial)
     with open(partial, "a", newline="") as out, ThreadPoolExecutor(workers) as pool:
         writer = csv.writer(out)
@@ -192,9 +193,7 @@ def _stream(detector, names, read, columns, partial, errors_partial, start, chun
                 err_file.flush(); os.fsync(err_file.fileno())
                 counts["errors"] += len(bad)
             out.flush(); os.fsync(out.fileno())
-            if progress:
-                rate = (hi - start) / max(time.perf_counter() - t0, 1e-9)
-                print(f"\rscored {hi}/{len(names)} ({rate:.0f} images/s)", end="", file=sys.stderr, flush=True)
+            bar.update(hi - lo)
         if err_file is not None:
             err_file.close()
 
