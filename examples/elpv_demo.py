@@ -33,6 +33,10 @@ def main(argv=None) -> int:
     from tf_fanogan.datasets import load_elpv
     from tf_fanogan.evaluation import image_metrics
 
+    workdir = os.path.join(args.out, "work")
+    if args.record and os.path.exists(workdir):
+        p.error(f"--record needs a fresh run, but {workdir} exists: training would resume from it and the "
+                "recorded wall time would not be the demo's; pass a new --out or remove that folder")
     t0 = time.time()
     data = load_elpv(seed=args.seed)
     print(f"ELPV: {len(data['train'])} functional cells for training, {len(data['holdout'])} for "
@@ -45,7 +49,7 @@ def main(argv=None) -> int:
     )
     det = FAnoGAN(config)
     verbose = 2 if not sys.stdout.isatty() else "auto"
-    det.fit(data["train"], validation=data["holdout"], workdir=os.path.join(args.out, "work"), verbose=verbose)
+    det.fit(data["train"], validation=data["holdout"], workdir=workdir, verbose=verbose)
     t_train = time.time() - t0
     det.calibrate(data["holdout"], fpr=0.05)
     scores = det.score(data["test_images"])
