@@ -118,9 +118,14 @@ def test_iterative_mapping_lowers_the_residual_and_is_batch_independent(trained_
     assert searched[sig.ANOMALY_SCORE].mean() < start[sig.ANOMALY_SCORE].mean()
     # Deterministic: the same call gives bit-identical scores.
     np.testing.assert_array_equal(mapper(x, batch_size=6)[sig.ANOMALY_SCORE], searched[sig.ANOMALY_SCORE])
-    # Each image's search ignores the rest of its batch. Kernels round differently for different
-    # batch shapes (~1e-7) and 40 Adam steps amplify that (measured up to 2e-3 relative on CPU
-    # for a batch of 2), so across batch sizes the scores agree to 1e-2, not to float precision.
+    # Each image's search ignores the rest of its batch: over 10 steps the scores of a batch of 6
+    # and of batches of 4 and 2 agree to float precision (measured 4e-7 relative on CPU).
+    short = IterativeMapping(det.generator, det.critic, steps=10)
+    np.testing.assert_allclose(short(x, batch_size=4)[sig.ANOMALY_SCORE], short(x, batch_size=6)[sig.ANOMALY_SCORE],
+                               rtol=1e-4, atol=1e-6)
+    # Kernels round differently for different batch shapes (~1e-7) and Adam, which normalises each
+    # coordinate's step, amplifies that on near-zero gradients: the spread measured 2e-5 relative
+    # after 20 steps and 2e-3 after 40, so the longer search is checked to 1e-2.
     in_pairs = mapper(x, batch_size=4)  # batches of 4 and 2
     np.testing.assert_allclose(in_pairs[sig.ANOMALY_SCORE], searched[sig.ANOMALY_SCORE], rtol=1e-2)
     # steps=0 scores z = 0 with the one scoring function
