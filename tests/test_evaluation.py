@@ -71,29 +71,83 @@ def test_threshold_at_fpr_flags_at_most_that_share_of_normals():
     assert 0.04 <= np.mean(normal > t) <= 0.05
 
 
-def _pro_reference(masks, maps, max_fpr):
-    """Brute force: every threshold, PRO averaged over connected regions, trapezoid to max_fpr."""
-    from scipy import ndimage
+def _regions_8(mask):
+    """8-connected components by flood fill (independent of scipy)."""
+    seen = np.zeros_like(mask, bool)
+    regions = []
+    for start in zip(*np.nonzero(mask)):
+        if seen[start]:
+            continue
+        stack, region = [start], np.zeros_like(mask, bool)
+        seen[start] = True
+        while stack:
+            y, x = stack.pop()
+            region[y, x] = True
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    q = (y + dy, x + dx)
+                    if 0 <= q[0] < mask.shape[0] and 0 <= q[1] < mask.shape[1] and mask[q] and not seen[q]:
+                        seen[q] = True
+                        stack.append(q)
+        regions.append(region)
+    return regions
 
-    regions = [(i, labelled == r) for i, m in enumerate(masks)
-               for labelled, n in [ndimage.label(m)] for r in range(1, n + 1)]
+
+def _pro_reference(masks, maps, max_fpr):
+    """Brute force by the MVTec definition: 8-connected regions, every distinct threshold,
+    curve from (0, 0), integrated on a dense grid up to max_fpr, divided by max_fpr."""
+    regions = [(i, reg) for i, m in enumerate(masks) for reg in _regions_8(m)]
     fprs, pros = [0.0], [0.0]
     for t in np.unique(maps)[::-1]:
         pred = maps >= t
         fprs.append(pred[~masks].mean())
         pros.append(np.mean([pred[i][reg].mean() for i, reg in regions]))
     fprs, pros = np.array(fprs), np.array(pros)
-    grid = np.linspace(0, max_fpr, 20001)
+    grid = np.linspace(0, max_fpr, 300001)
     return np.trapezoid(np.interp(grid, fprs, pros), grid) / max_fpr
 
 
-def test_aupro_matches_a_brute_force_reference():
-    rng = np.random.default_rng(4)
+def _defects():
     masks = np.zeros((6, 24, 24), bool)
-    masks[0, 2:6, 2:6] = True; masks[0, 15:22, 10:20] = True; masks[3, 8:10, :] = True
+    masks[0, 2:6, 2:6] = True
+    masks[0, 15:22, 10:20] = True
+    masks[3, 8:10, :] = True
+    for k in range(14):  # a diagonal crack beside a blob: one region under 8-connectivity
+        masks[4, 3 + k, 4 + k] = True
+    masks[4, 18:22, 1:5] = True
+    return masks
+
+
+@pytest.mark.parametrize("case", ["continuous", "heavy_ties", "quantised"])
+def test_aupro_matches_an_independent_reference(case):
+    rng = np.random.default_rng(4)
+    masks = _defects()
     maps = rng.random(masks.shape) + 0.6 * masks
-    assert ev.aupro(masks, maps) == pytest.approx(_pro_reference(masks, maps, 0.3), abs=2e-3)
-    assert ev.aupro(masks, masks.astype(float) + 0.01 * rng.random(masks.shape)) == pytest.approx(1.0, abs=1e-3)
+    if case == "heavy_ties":  # 90% of the background exactly 0
+        maps[(~masks) & (rng.random(masks.shape) < 0.9)] = 0.0
+    if case == "quantised":  # maps in quarters: few distinct thresholds, many ties
+        maps = np.round(maps * 4) / 4
+    assert ev.aupro(masks, maps) == pytest.approx(_pro_reference(masks, maps, 0.3), abs=1e-4)
+
+
+def test_aupro_closed_forms_and_8_connectivity():
+    masks = _defects()
+    # A constant map: one threshold flags everything, the curve is the diagonal (0,0)-(1,1),
+    # whose area up to 0.3 is 0.045, i.e. 0.15 once normalised (a curve cut at the last
+    # point before 0.3 but divided by 0.3 gives 0 here).
+    assert ev.aupro(masks, np.zeros(masks.shape)) == pytest.approx(0.15)
+    # The mask itself as the map: PRO 1 at FPR 0.
+    assert ev.aupro(masks, masks.astype(float)) == pytest.approx(1.0)
+    # A diagonal crack beside a blob, the blob found and the crack missed: two regions (PRO 0.5
+    # at FPR 0, then the diagonal to (1, 1): area (0.5 + 0.65) / 2 once normalised). With
+    # 4-connectivity the crack would be 14 one-pixel regions and PRO 1/15.
+    one = np.zeros((1, 24, 24), bool)
+    for k in range(14):
+        one[0, 3 + k, 4 + k] = True
+    one[0, 18:22, 16:20] = True
+    found = np.zeros(one.shape)
+    found[0, 18:22, 16:20] = 1.0
+    assert ev.aupro(one, found) == pytest.approx(0.575)
     assert ev.aupro(masks, -masks.astype(float)) < 0.01
 
 

@@ -27,7 +27,9 @@ def test_shapes_follow_the_image_size(size, channels):
     assert score.shape == (2,)
     assert features.shape == (2, 4 * 4 * 4 * min(8, 2 ** (int(np.log2(size // 4)))))
     zz = e(x)
-    assert zz.shape == (2, 8) and np.all(np.abs(zz) < 1)
+    assert zz.shape == (2, 8) and e.head == "linear"  # the normal prior's head is unbounded
+    _, _, bounded = build_networks(ModelConfig(size, channels, dim=4, latent_dim=8, latent_prior="uniform"))
+    assert np.all(np.abs(bounded(x)) < 1)
 
 
 def test_critic_uses_layer_norm_and_encoder_batch_norm():

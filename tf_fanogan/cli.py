@@ -267,7 +267,8 @@ def _samples(args) -> int:
 
     det = FAnoGAN.load(args.detector)
     det._require("gan")
-    samples, interp = generator_grids_png(det.generator, args.out, seed=args.seed)
+    samples, interp = generator_grids_png(det.generator, args.out, seed=args.seed,
+                                          latent_prior=det.config.model.latent_prior)
     print(f"wrote {samples} and {interp}")
     return EXIT_OK
 

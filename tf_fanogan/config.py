@@ -13,6 +13,10 @@ import os
 from typing import Any
 
 ENCODER_MODES = ("izi_f", "izi", "ziz")
+LATENT_PRIORS = ("normal", "uniform")
+ENCODER_HEADS = ("auto", "linear", "tanh")
+LR_DECAYS = ("none", "linear")
+AUGMENTATIONS = ("none", "flip", "translate", "flip_translate")
 
 
 def resolve_jit_compile(value: bool | str, distributed: bool) -> bool:
@@ -36,6 +40,27 @@ class ConfigError(ValueError):
     """A configuration value or key is invalid."""
 
 
+def _check_choice(value: Any, allowed: tuple, key: str) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _check_float(value: Any, key: str, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False) -> None:
+    """Finite and within [low, high] (open where asked): checked before any training starts."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ConfigError(f"{key} must be {'>' if low_open else '>='} {low:g}, got {value!r}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ConfigError(f"{key} must be {'<' if high_open else '<='} {high:g}, got {value!r}")
+
+
+def _check_budget(value: Any, key: str) -> None:
+    if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        raise ConfigError(f"{key} must be a positive number of updates (or unset to count epochs), got {value!r}")
+
+
 @dataclasses.dataclass
 class ModelConfig:
     """Network shapes.
@@ -46,12 +71,19 @@ class ModelConfig:
         channels: 1 (grayscale) or 3 (RGB).
         dim: Base width of the ResNets (64 in the paper).
         latent_dim: Size of z (128 in the paper).
+        latent_prior: ``normal`` (z ~ N(0, I), the authors' default) or ``uniform``
+            (z ~ U(-1, 1)). Every draw of z uses it (see :mod:`tf_fanogan.latent`).
+        encoder_head: The encoder's output activation: ``auto`` (linear for the normal prior,
+            tanh for the uniform one), or ``linear`` / ``tanh`` explicitly. Detectors saved
+            before ``latent_prior`` existed load with ``tanh`` (what they were trained with).
     """
 
     image_size: int = 64
     channels: int = 1
     dim: int = 64
     latent_dim: int = 128
+    latent_prior: str = "normal"
+    encoder_head: str = "auto"
 
     def validate(self) -> None:
         s = self.image_size
@@ -63,6 +95,8 @@ class ModelConfig:
             raise ConfigError(f"model.dim must be a positive integer, got {self.dim!r}")
         if not (isinstance(self.latent_dim, int) and self.latent_dim >= 1):
             raise ConfigError(f"model.latent_dim must be a positive integer, got {self.latent_dim!r}")
+        _check_choice(self.latent_prior, LATENT_PRIORS, "model.latent_prior")
+        _check_choice(self.encoder_head, ENCODER_HEADS, "model.encoder_head")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -86,6 +120,16 @@ class GANTrainingConfig:
         learning_rate, beta_1, beta_2: Adam settings for both networks.
         jit_compile: Compile the train step with XLA: ``"auto"`` (default) compiles it unless
             a distribution strategy is active (see :func:`resolve_jit_compile`), or ``True``/``False``.
+        iterations: Budget in generator updates, as the authors' code counts it (each with
+            ``critic_steps`` critic updates); when set it replaces ``epochs``.
+        lr_decay: ``none`` or ``linear`` (both learning rates decay linearly to 0 over the
+            run: the WGAN-GP ResNet recipe of Gulrajani et al. 2017).
+        ema: Momentum of an exponential moving average of the generator's weights (e.g.
+            0.999), used by stage 2 and scoring; 0 (default) keeps the last weights.
+        augment: ``none``, ``flip``, ``translate`` or ``flip_translate``: random horizontal
+            flips / translations by up to 1/8 of the side, applied alike to real and
+            generated images before the critic (differentiable, so the generator is not
+            taught the augmentation); for small training sets.
     """
 
     epochs: int = 10
@@ -96,14 +140,24 @@ class GANTrainingConfig:
     beta_1: float = 0.0
     beta_2: float = 0.9
     jit_compile: bool | str = "auto"
+    iterations: int | None = None
+    lr_decay: str = "none"
+    ema: float = 0.0
+    augment: str = "none"
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "critic_steps"):
             v = getattr(self, name)
-            if not (isinstance(v, int) and v >= 1):
+            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
                 raise ConfigError(f"gan.{name} must be a positive integer, got {v!r}")
-        if self.gp_weight < 0 or self.learning_rate <= 0:
-            raise ConfigError("gan.gp_weight must be >= 0 and gan.learning_rate > 0")
+        _check_budget(self.iterations, "gan.iterations")
+        _check_float(self.gp_weight, "gan.gp_weight", 0.0)
+        _check_float(self.learning_rate, "gan.learning_rate", 0.0, low_open=True)
+        _check_float(self.beta_1, "gan.beta_1", 0.0, 1.0, high_open=True)
+        _check_float(self.beta_2, "gan.beta_2", 0.0, 1.0, high_open=True)
+        _check_float(self.ema, "gan.ema", 0.0, 1.0, high_open=True)
+        _check_choice(self.lr_decay, LR_DECAYS, "gan.lr_decay")
+        _check_choice(self.augment, AUGMENTATIONS, "gan.augment")
         _check_jit(self.jit_compile, "gan")
 
 
@@ -119,6 +173,11 @@ class EncoderTrainingConfig:
         rho, epsilon: RMSprop settings; ``rho=0.9, epsilon=1e-10`` are TF1's
             ``RMSPropOptimizer`` defaults used by the authors (Keras' default epsilon is 1e-7).
         jit_compile: As :attr:`GANTrainingConfig.jit_compile`.
+        iterations: Budget in encoder updates; when set it replaces ``epochs``.
+        lr_decay: ``none`` or ``linear`` (to 0 over the run).
+        early_stopping: Patience in epochs on the validation izi_f (``val_izi_f``): training
+            stops after this many epochs without improvement and keeps the best epoch's
+            weights; 0 (default) is off. Needs normal validation images.
     """
 
     mode: str = "izi_f"
@@ -129,17 +188,25 @@ class EncoderTrainingConfig:
     rho: float = 0.9
     epsilon: float = 1e-10
     jit_compile: bool | str = "auto"
+    iterations: int | None = None
+    lr_decay: str = "none"
+    early_stopping: int = 0
 
     def validate(self) -> None:
-        if self.mode not in ENCODER_MODES:
-            raise ConfigError(f"encoder.mode must be one of {ENCODER_MODES}, got {self.mode!r}")
+        _check_choice(self.mode, ENCODER_MODES, "encoder.mode")
         for name in ("epochs", "batch_size"):
             v = getattr(self, name)
-            if not (isinstance(v, int) and v >= 1):
+            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
                 raise ConfigError(f"encoder.{name} must be a positive integer, got {v!r}")
+        if not (isinstance(self.early_stopping, int) and self.early_stopping >= 0):
+            raise ConfigError(f"encoder.early_stopping must be an integer >= 0 (epochs), got {self.early_stopping!r}")
+        _check_budget(self.iterations, "encoder.iterations")
         _check_jit(self.jit_compile, "encoder")
-        if self.kappa < 0 or self.learning_rate <= 0:
-            raise ConfigError("encoder.kappa must be >= 0 and encoder.learning_rate > 0")
+        _check_float(self.kappa, "encoder.kappa", 0.0)
+        _check_float(self.learning_rate, "encoder.learning_rate", 0.0, low_open=True)
+        _check_float(self.rho, "encoder.rho", 0.0, 1.0, high_open=True)
+        _check_float(self.epsilon, "encoder.epsilon", 0.0)
+        _check_choice(self.lr_decay, LR_DECAYS, "encoder.lr_decay")
 
 
 @dataclasses.dataclass
@@ -222,6 +289,12 @@ def _from_dict(cls, data: Any, source: str):
             kwargs[name] = _from_dict(type(default), value, f"{source}.{name}")
             continue
         if name == "jit_compile":  # true, false or "auto"; validate() checks the value
+            kwargs[name] = value
+            continue
+        if default is None:  # optional budgets: an integer or null; validate() checks the value
+            if value is not None and (type(value) is not int):
+                raise ConfigError(f"{source}: key {name!r} of {cls.__name__} must be an integer or null, "
+                                  f"got {type(value).__name__} ({value!r})")
             kwargs[name] = value
             continue
         expected = type(default)

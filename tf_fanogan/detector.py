@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_fanogan import data as data_lib
-from tf_fanogan import distribute, pipeline
+from tf_fanogan import distribute, pipeline, schedule
 from tf_fanogan.atomic import recover_directory, write_directory_atomically, write_file_atomically
 from tf_fanogan.callbacks import NaNGuard
 from tf_fanogan import scoring
@@ -73,6 +73,8 @@ class FAnoGAN:
         threshold_: Anomaly-score threshold set by :meth:`calibrate` (None before).
         calibration_: Facts of the calibration (FPR, image count, score statistics).
         history_: Keras training histories per stage.
+        updates_: Optimizer updates each stage made (generator updates for stage 1), as
+            counted by the optimizers; with a budget in ``iterations`` it equals the budget.
 
     Example:
         >>> det = FAnoGAN(FAnoGANConfig(model=ModelConfig(image_size=32, dim=16)))
@@ -87,6 +89,7 @@ class FAnoGAN:
         self.threshold_: float | None = None
         self.calibration_: dict | None = None
         self.history_: dict = {}
+        self.updates_: dict = {}
         self.trained_ = {"gan": False, "encoder": False}
         self.data_fingerprint_: str | None = None
         self.generator = self.critic = self.encoder = None
@@ -178,7 +181,8 @@ class FAnoGAN:
         return [keras.callbacks.TensorBoard(log_dir, write_graph=False, update_freq="epoch"),
                 TrainingMonitor(os.path.join(log_dir, "monitor"), stage, self.generator, self.critic,
                                 self.encoder if stage == "encoder" else None, fixed_images[:16],
-                                kappa=self.config.encoder.kappa, interval=interval, seed=self.config.seed)]
+                                kappa=self.config.encoder.kappa, interval=interval, seed=self.config.seed,
+                                latent_prior=self.config.model.latent_prior)]
 
     # A workdir holds one run per stage: these settings and this data. Resuming with others
     # would silently mix two trainings, so it is refused.
@@ -187,7 +191,8 @@ class FAnoGAN:
 
     # Settings that may change between a run and its resumption: more epochs, another
     # learning rate (e.g. after a divergence), XLA on or off.
-    _RESUMABLE = {"epochs", "learning_rate", "beta_1", "beta_2", "rho", "epsilon", "jit_compile"}
+    _RESUMABLE = {"epochs", "iterations", "learning_rate", "beta_1", "beta_2", "rho", "epsilon", "jit_compile",
+                  "early_stopping"}
 
     def _stage_identity(self, stage: str) -> dict:
         c = self.config.to_dict()
@@ -246,10 +251,11 @@ class FAnoGAN:
                   f"{workdir}; reusing it (start over with --fresh)")
         return True
 
-    def _callbacks(self, workdir, name, extra):
+    def _callbacks(self, workdir, name, extra, plan):
         label = "stage 1 (WGAN-GP)" if name == "gan" else "stage 2 (encoder)"
         backup = os.path.join(workdir, f"backup_{name}") if workdir else None
-        cbs = [NaNGuard(label, backup)]  # before BackupAndRestore: a diverged epoch is never backed up
+        cbs = [schedule.StopAfterUpdates(plan), NaNGuard(label, backup)]
+        # (NaNGuard before BackupAndRestore: a diverged epoch is never backed up)
         if workdir:
             os.makedirs(workdir, exist_ok=True)
             cbs += [keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),
@@ -269,20 +275,31 @@ class FAnoGAN:
         """Stage 1 on float32 images in [-1, 1] (use :meth:`fit` for raw images)."""
         c = self.config.gan
         self._check_global_batch(c.batch_size, "gan.batch_size")
+        per_step = c.batch_size * c.critic_steps
+        plan = schedule.plan(len(x), per_step, c.epochs, c.iterations)
         with dtype_policy(self.policy_name), self.strategy.scope():
             gan = WGANGP(self.generator, self.critic, critic_steps=c.critic_steps,
-                         gp_weight=c.gp_weight, seed=self.config.seed)
-            gan.compile(g_optimizer=keras.optimizers.Adam(c.learning_rate, c.beta_1, c.beta_2),
-                        c_optimizer=keras.optimizers.Adam(c.learning_rate, c.beta_1, c.beta_2),
+                         gp_weight=c.gp_weight, seed=self.config.seed,
+                         latent_prior=self.config.model.latent_prior, augment=c.augment)
+            g_lr = schedule.learning_rate(c.learning_rate, c.lr_decay, plan.updates)
+            c_lr = schedule.learning_rate(c.learning_rate, c.lr_decay, plan.updates * c.critic_steps)
+            ema = dict(use_ema=True, ema_momentum=c.ema) if c.ema > 0 else {}
+            gan.compile(g_optimizer=keras.optimizers.Adam(g_lr, c.beta_1, c.beta_2, **ema),
+                        c_optimizer=keras.optimizers.Adam(c_lr, c.beta_1, c.beta_2),
                         jit_compile=self._jit(c.jit_compile))
-        per_step = c.batch_size * c.critic_steps
-        steps = max(1, len(x) // per_step)
         ds = pipeline.training_dataset(x, per_step, self.config.seed,
-                                       skip_batches=steps * _backed_up_epochs(workdir, "gan"))
-        hist = gan.fit(ds, epochs=c.epochs, steps_per_epoch=steps,
-                       callbacks=self._callbacks(workdir, "gan", callbacks), verbose=verbose,
+                                       skip_batches=plan.steps_per_epoch * _backed_up_epochs(workdir, "gan"))
+        hist = gan.fit(ds, epochs=plan.epochs, steps_per_epoch=plan.steps_per_epoch,
+                       callbacks=self._callbacks(workdir, "gan", callbacks, plan), verbose=verbose,
                        shuffle=False)
+        if c.ema > 0:
+            # The generator takes its averaged weights; its batch-norm statistics, gathered
+            # on the live weights, are then re-estimated for them.
+            gan.g_optimizer.finalize_variable_values(self.generator.trainable_variables)
+            schedule.refresh_batch_norm(self.generator, self.config.model.latent_prior, c.batch_size,
+                                        self.config.seed)
         self.history_["gan"] = hist.history
+        self.updates_["gan"] = int(gan.g_optimizer.iterations.numpy())
         self.trained_["gan"] = True
         return hist
 
@@ -292,23 +309,31 @@ class FAnoGAN:
             raise DetectorError("train stage 1 (the GAN) before the encoder")
         c = self.config.encoder
         self._check_global_batch(c.batch_size, "encoder.batch_size")
+        if c.early_stopping and validation is None:
+            raise DetectorError("encoder.early_stopping needs normal validation images (fit(..., validation=...) "
+                                "or --validation)")
+        plan = schedule.plan(len(x), c.batch_size, c.epochs, c.iterations)
         with dtype_policy(self.policy_name), self.strategy.scope():
             trainer = EncoderTrainer(self.generator, self.critic, self.encoder, mode=c.mode,
-                                     kappa=c.kappa, seed=self.config.seed)
-            trainer.compile(optimizer=keras.optimizers.RMSprop(c.learning_rate, rho=c.rho,
-                                                               epsilon=c.epsilon),
+                                     kappa=c.kappa, seed=self.config.seed,
+                                     latent_prior=self.config.model.latent_prior)
+            lr = schedule.learning_rate(c.learning_rate, c.lr_decay, plan.updates)
+            trainer.compile(optimizer=keras.optimizers.RMSprop(lr, rho=c.rho, epsilon=c.epsilon),
                             jit_compile=self._jit(c.jit_compile))
-        steps = max(1, len(x) // c.batch_size)
         ds = pipeline.training_dataset(x, c.batch_size, self.config.seed,
-                                       skip_batches=steps * _backed_up_epochs(workdir, "encoder"))
+                                       skip_batches=plan.steps_per_epoch * _backed_up_epochs(workdir, "encoder"))
         val_ds = None
         if validation is not None:
             val_ds = distribute.distribute_options(tf.data.Dataset.from_tensor_slices(validation).batch(c.batch_size))
-        hist = trainer.fit(ds, epochs=c.epochs, steps_per_epoch=steps,
+        extra = list(callbacks or [])
+        if c.early_stopping:
+            extra.append(schedule.KeepBest(c.early_stopping))
+        hist = trainer.fit(ds, epochs=plan.epochs, steps_per_epoch=plan.steps_per_epoch,
                            validation_data=val_ds,
-                           callbacks=self._callbacks(workdir, "encoder", callbacks), verbose=verbose,
+                           callbacks=self._callbacks(workdir, "encoder", extra, plan), verbose=verbose,
                            shuffle=False)
         self.history_["encoder"] = hist.history
+        self.updates_["encoder"] = int(trainer.optimizer.iterations.numpy())
         self.trained_["encoder"] = True
         return hist
 
@@ -433,7 +458,7 @@ class FAnoGAN:
                 raise DetectorError(f"{file}: missing from the detector directory")
             if sha256_file(file) != expected.get(name):
                 raise DetectorError(f"{file}: SHA-256 does not match the manifest (file changed or corrupt)")
-        config = FAnoGANConfig.load(os.path.join(path, CONFIG_FILE))
+        config = _load_config(os.path.join(path, CONFIG_FILE))
         if mixed_precision is not None:
             config.mixed_precision = bool(mixed_precision)
         det = cls(config, strategy=strategy)
@@ -456,6 +481,19 @@ class FAnoGAN:
         return {"config": self.config.to_dict(), "trainable_parameters": counts,
                 "trained": self.trained_, "threshold": self.threshold_,
                 "calibration": self.calibration_, "data_fingerprint": self.data_fingerprint_}
+
+
+def _load_config(path: str) -> FAnoGANConfig:
+    """A saved detector's config. Detectors saved before ``model.latent_prior`` existed were
+    trained on z ~ N(0, I) with a tanh encoder head: their config says so once loaded, so they
+    score exactly as before."""
+    from tf_fanogan.config import read_mapping
+
+    raw = read_mapping(path)
+    model = raw.get("model") if isinstance(raw, dict) else None
+    if isinstance(model, dict) and "latent_prior" not in model:
+        raw["model"] = {**model, "latent_prior": "normal", "encoder_head": "tanh"}
+    return FAnoGANConfig.from_dict(raw, source=path)
 
 
 def _backed_up_epochs(workdir: str | None, name: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tf_fanogan import distribute, losses, scoring
+from tf_fanogan import distribute, latent, losses, scoring
 from tf_fanogan import signatures as sig
 from tf_fanogan.config import ENCODER_MODES
 from tf_fanogan.rng_state import SeedStateMixin
@@ -21,16 +21,19 @@ class EncoderTrainer(SeedStateMixin, keras.Model):
     * ``izi_f`` (default): ``MSE(x, G(E(x))) + kappa * MSE(f(x), f(G(E(x))))``, the mean of
       the anomaly score A over the batch (the same function that scores images);
     * ``izi``: the image term ``MSE(x, G(E(x)))`` alone;
-    * ``ziz``: ``MSE(z, E(G(z)))`` on sampled z. Because E is tanh-bounded, z is drawn
-      from U(-1, 1)^d here so that every target is reachable.
+    * ``ziz``: ``MSE(z, E(G(z)))`` on z drawn from the generator's prior
+      (``latent_prior``), which the encoder's head can reach (linear for N(0, I), tanh
+      for U(-1, 1)).
 
     Metrics: ``enc_loss`` (the mode's loss), ``izi`` (mean A_R) and ``izi_f`` (mean A_R +
     kappa * A_D); for ``ziz`` the last two are measured on the real batch as well.
     ``evaluate``/validation reports the same keys on held-out normal images.
     """
 
-    def __init__(self, generator, critic, encoder, mode="izi_f", kappa=1.0, seed=0, **kwargs):
+    def __init__(self, generator, critic, encoder, mode="izi_f", kappa=1.0, seed=0, latent_prior="normal",
+                 **kwargs):
         super().__init__(**kwargs)
+        self.latent_prior = latent_prior
         if mode not in ENCODER_MODES:
             raise ValueError(f"mode must be one of {ENCODER_MODES}, got {mode!r}")
         self.generator = generator
@@ -63,8 +66,8 @@ class EncoderTrainer(SeedStateMixin, keras.Model):
                                    self.kappa, encoder_training=training)
 
     def _ziz_loss(self, batch, training):
-        z = distribute.replica_rows(keras.random.uniform(
-            (batch * distribute.num_replicas(), self.encoder.latent_dim), minval=-1.0, maxval=1.0,
+        z = distribute.replica_rows(latent.sample(
+            (batch * distribute.num_replicas(), self.encoder.latent_dim), self.latent_prior,
             seed=self.seed_generator))
         fake = self.generator(z, training=False)
         return losses.ziz_loss(z, self.encoder(fake, training=training))
@@ -109,6 +112,7 @@ class EncoderTrainer(SeedStateMixin, keras.Model):
             "mode": self.mode,
             "kappa": self.kappa,
             "seed": self.seed,
+            "latent_prior": self.latent_prior,
         }
 
     @classmethod

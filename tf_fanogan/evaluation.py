@@ -122,8 +122,12 @@ def pixel_threshold_at_fpr(normal_maps, fpr: float = 0.01) -> float:
 def aupro(masks, maps, max_fpr: float = 0.3) -> float:
     """Area under the per-region-overlap curve up to ``max_fpr``, normalised to [0, 1].
 
-    Each connected defect region of each mask counts once (large defects do not dominate);
-    the FPR is over all defect-free pixels of all images (Bergmann et al., IJCV 2021).
+    The MVTec AD definition (Bergmann et al., IJCV 2021, and its evaluation code): defect
+    regions are the **8-connected** components of each mask, each counts once (large defects
+    do not dominate); the FPR is over all defect-free pixels of all images. Every distinct
+    map value is a threshold (ties move FPR and PRO together, in one step); the curve starts
+    at (0, 0), is interpolated linearly to exactly FPR = ``max_fpr`` and its area is divided
+    by ``max_fpr``.
     """
     from scipy import ndimage
 
@@ -131,34 +135,50 @@ def aupro(masks, maps, max_fpr: float = 0.3) -> float:
     maps = anomaly_maps(maps)
     if masks.shape != maps.shape:
         raise ValueError(f"masks {masks.shape} and anomaly maps {maps.shape} differ in shape")
+    if not 0.0 < max_fpr <= 1.0:
+        raise ValueError(f"max_fpr must be in (0, 1], got {max_fpr}")
+    weights = np.zeros(maps.shape, np.float64)  # each pixel's share of PRO (defects) or FPR (background)
+    background = ~masks
+    n_background = int(background.sum())
+    if n_background == 0:
+        raise ValueError("AUPRO needs defect-free pixels")
     regions = []
-    for mask, amap in zip(masks, maps):
-        labelled, n = ndimage.label(mask)
-        regions += [np.sort(amap[labelled == r]) for r in range(1, n + 1)]
+    for i, mask in enumerate(masks):
+        labelled, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+        regions += [(i, labelled, r) for r in range(1, n + 1)]
     if not regions:
         raise ValueError("AUPRO needs at least one defect region in the masks")
-    background = np.sort(maps[~masks])
-    if background.size == 0:
-        raise ValueError("AUPRO needs defect-free pixels")
-    # Thresholds: every background quantile that keeps FPR within range, plus a margin.
-    cut = background[int(np.floor((1 - max_fpr) * (background.size - 1)))]
-    candidates = np.unique(np.concatenate([background[background >= cut], *[r[r >= cut] for r in regions]]))
-    if candidates.size > 4000:
-        candidates = np.quantile(candidates, np.linspace(0, 1, 4000))
-    thresholds = np.concatenate([candidates[::-1], [cut]])
-    fpr = 1.0 - np.searchsorted(background, thresholds, side="right") / background.size
-    pro = np.mean([1.0 - np.searchsorted(r, thresholds, side="right") / r.size for r in regions], axis=0)
-    order = np.argsort(fpr, kind="stable")
-    fpr, pro = fpr[order], pro[order]
-    fpr = np.concatenate([[0.0], fpr]); pro = np.concatenate([[0.0], pro])
-    keep = fpr <= max_fpr
-    f, p = fpr[keep], pro[keep]
-    if f[-1] < max_fpr:  # close the curve at max_fpr by linear interpolation
-        nxt = np.searchsorted(fpr, max_fpr)
-        if nxt < fpr.size:
-            w = (max_fpr - f[-1]) / max(fpr[nxt] - f[-1], 1e-12)
-            f = np.append(f, max_fpr); p = np.append(p, p[-1] + w * (pro[nxt] - p[-1]))
-    return float(np.trapezoid(p, f) / max_fpr)
+    for i, labelled, r in regions:
+        region = labelled == r
+        weights[i][region] = 1.0 / (region.sum() * len(regions))
+    fpr_weight = np.where(background, 1.0 / n_background, 0.0).ravel()
+    pro_weight = weights.ravel()
+    values = maps.ravel()
+    order = np.argsort(-values, kind="stable")
+    values = values[order]
+    fpr = np.cumsum(fpr_weight[order])
+    pro = np.cumsum(pro_weight[order])
+    # One point per distinct threshold: the last pixel of each run of equal values.
+    last = np.r_[np.flatnonzero(np.diff(values) != 0), values.size - 1]
+    fpr = np.clip(np.r_[0.0, fpr[last]], 0.0, 1.0)
+    pro = np.clip(np.r_[0.0, pro[last]], 0.0, 1.0)
+    return float(_area_up_to(fpr, pro, max_fpr) / max_fpr)
+
+
+def _area_up_to(x: np.ndarray, y: np.ndarray, x_max: float) -> float:
+    """Trapezoidal area under the increasing curve (x, y) from x[0] to ``x_max``, with y
+    interpolated linearly at ``x_max``."""
+    inside = x < x_max
+    xs, ys = x[inside], y[inside]
+    nxt = int(np.searchsorted(x, x_max, side="left"))  # first point at or beyond x_max
+    if nxt >= x.size:
+        y_at = float(y[-1])
+    elif x[nxt] == x_max:
+        y_at = float(y[nxt])
+    else:
+        w = (x_max - x[nxt - 1]) / (x[nxt] - x[nxt - 1])
+        y_at = float(y[nxt - 1] + w * (y[nxt] - y[nxt - 1]))
+    return float(np.trapezoid(np.r_[ys, y_at], np.r_[xs, x_max]))
 
 
 def pixel_metrics(masks, maps, pixel_threshold: float | None = None, max_fpr: float = 0.3) -> dict:

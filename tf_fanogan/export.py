@@ -15,7 +15,8 @@ Signatures (names in :mod:`tf_fanogan.signatures`; every output batch-major):
   resized in-graph; same outputs.
 * ``residual_map``: ``images`` -> ``residual_map``, ``reconstruction`` (N, H, W, C) in [0, 1].
 * ``encode``: ``images`` -> ``z`` (N, latent_dim).
-* ``generate``: ``z`` float32 (N, latent_dim) -> ``images`` (N, H, W, C) in [0, 1].
+* ``generate``: ``z`` float32 (N, latent_dim) -> ``images`` (N, H, W, C) in [0, 1]; draw z from
+  the generator's prior, ``latent_prior`` in model_info.json (N(0, I) or U(-1, 1)).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_fanogan import scoring
+from tf_fanogan import latent, scoring
 from tf_fanogan import signatures as sig
 from tf_fanogan.atomic import fsync_tree
 from tf_fanogan.progress import Progress, stage
@@ -136,7 +137,7 @@ def _warmup_inputs(detector, name, batch):
     rng = np.random.default_rng(batch)
     shape = (batch, m.image_size, m.image_size, m.channels)
     if name == sig.GENERATE:
-        return {sig.Z_INPUT: rng.uniform(-1, 1, (batch, m.latent_dim)).astype(np.float32)}
+        return {sig.Z_INPUT: latent.sample_numpy(rng, (batch, m.latent_dim), m.latent_prior)}
     if name == sig.SCORE_UINT8:
         return {sig.IMAGES: rng.integers(0, 256, shape, dtype=np.uint8)}
     if name == sig.SCORE_IMAGE_BYTES:
@@ -187,6 +188,7 @@ def model_info(detector, model_name: str, version: int) -> dict:
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "image_shape": [m.image_size, m.image_size, m.channels],
         "latent_dim": m.latent_dim,
+        "latent_prior": m.latent_prior,
         "input_scaling": {sig.SCORE: "float32 in [0, 1] (model works in [-1, 1] = 2x - 1)",
                           sig.SCORE_UINT8: "uint8 0..255, divided by 255 in-graph",
                           sig.SCORE_IMAGE_BYTES: "encoded PNG/JPEG/BMP, decoded to [0, 1] and area-resized in-graph"},

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_fanogan import latent as latent_lib
 from tf_fanogan import scoring
 
 logger = logging.getLogger("tf_fanogan")
@@ -69,10 +70,12 @@ class TrainingMonitor(keras.callbacks.Callback):
         n_samples: Fixed z for the sample grid.
         collapse_ratio, divergence_factor, patience: Health thresholds (see the module).
         seed: Seed of the fixed z.
+        latent_prior: The generator's prior (``normal`` or ``uniform``), which the fixed z are drawn from.
     """
 
     def __init__(self, log_dir, stage, generator, critic, encoder=None, real_images=None, kappa=1.0,
-                 interval=1, n_samples=16, collapse_ratio=0.25, divergence_factor=3.0, patience=3, seed=0):
+                 interval=1, n_samples=16, collapse_ratio=0.25, divergence_factor=3.0, patience=3, seed=0,
+                 latent_prior="normal"):
         super().__init__()
         if stage not in ("gan", "encoder"):
             raise ValueError(f"stage must be 'gan' or 'encoder', got {stage!r}")
@@ -85,8 +88,8 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.collapse_ratio, self.divergence_factor, self.patience = collapse_ratio, divergence_factor, patience
         rng = np.random.default_rng(seed)
         latent = generator.input_shape[-1]
-        self.z = rng.standard_normal((n_samples, latent)).astype(np.float32)
-        ends = rng.standard_normal((4, 2, latent)).astype(np.float32)
+        self.z = latent_lib.sample_numpy(rng, (n_samples, latent), latent_prior)
+        ends = latent_lib.sample_numpy(rng, (4, 2, latent), latent_prior)
         t = np.linspace(0, 1, 8, dtype=np.float32)[None, :, None]
         self.z_interp = (ends[:, :1] * (1 - t) + ends[:, 1:] * t).reshape(-1, latent)
         self.warnings: list[str] = []

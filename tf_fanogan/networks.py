@@ -7,7 +7,8 @@ Schlegl et al. 2019), generalised to square images of 16-256 pixels and 1 or 3 c
   (nearest-neighbour up-sample, then conv) -> BN -> ReLU -> 3x3 conv -> tanh.
 * Critic: 3x3 conv -> down-sampling residual blocks (conv, then 2x2 mean-pool) with
   per-sample layer norm -> features f(x) (the flattened last block) -> linear score.
-* Encoder: the critic's trunk with batch norm -> linear -> tanh.
+* Encoder: the critic's trunk with batch norm -> linear, then the head that matches the
+  latent prior (identity for z ~ N(0, I), tanh for z ~ U(-1, 1); see :mod:`tf_fanogan.latent`).
 
 Residual blocks have a bias-free first conv, a biased second conv and a biased 1x1 shortcut;
 every norm has one scale and one offset per channel. With the paper's settings
@@ -20,6 +21,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from tf_fanogan import latent
 from tf_fanogan.config import ModelConfig
 
 
@@ -155,16 +157,28 @@ class Critic(_ConfigurableNetwork):
 
 @keras.saving.register_keras_serializable(package="tf_fanogan")
 class Encoder(_ConfigurableNetwork):
-    """Maps an image in [-1, 1] to z = tanh(linear(trunk(x))), bounded in (-1, 1)."""
+    """Maps an image in [-1, 1] to z = head(linear(trunk(x))).
 
-    def __init__(self, image_size=64, channels=1, dim=64, latent_dim=128, name="encoder", **kwargs):
+    Args:
+        head: ``linear`` (z unbounded, for the normal prior; the authors' default) or
+            ``tanh`` (z in (-1, 1), for the uniform prior).
+    """
+
+    def __init__(self, image_size=64, channels=1, dim=64, latent_dim=128, head="linear", name="encoder",
+                 **kwargs):
         cfg = ModelConfig(image_size, channels, dim, latent_dim)
         cfg.validate()
+        if head not in ("linear", "tanh"):
+            raise ValueError(f"encoder head must be 'linear' or 'tanh', got {head!r}")
         images = keras.Input(cfg.image_shape, name="images")
         features = _trunk(images, cfg, "batch", "encoder")
         z = layers.Dense(latent_dim, name="encoder_dense")(features)
-        z = layers.Activation("tanh", dtype="float32", name="z")(z)
+        z = layers.Activation(head, dtype="float32", name="z")(z)
         super().__init__(images, z, image_size, channels, dim, latent_dim, name=name, **kwargs)
+        self.head = head
+
+    def get_config(self):
+        return {**super().get_config(), "head": self.head}
 
 
 def build_networks(config: ModelConfig) -> tuple[Generator, Critic, Encoder]:
@@ -172,4 +186,5 @@ def build_networks(config: ModelConfig) -> tuple[Generator, Critic, Encoder]:
     config.validate()
     kwargs = dict(image_size=config.image_size, channels=config.channels,
                   dim=config.dim, latent_dim=config.latent_dim)
-    return Generator(**kwargs), Critic(**kwargs), Encoder(**kwargs)
+    head = latent.encoder_head(config.latent_prior, config.encoder_head)
+    return Generator(**kwargs), Critic(**kwargs), Encoder(**kwargs, head=head)

@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from tf_fanogan import scoring
+from tf_fanogan import latent, scoring
 from tf_fanogan.atomic import write_file_atomically
 
 REAL, GENERATED = "real", "generated"
@@ -42,7 +42,7 @@ def make_test(detector, real_images, n: int, out_dir: str, seed: int = 0) -> dic
         raise ValueError(f"need n >= 1 and at least n real images; got n={n} and {len(real)} images")
     rng = np.random.default_rng(seed)
     real = real[rng.choice(len(real), n, replace=False)]
-    z = rng.standard_normal((n, detector.generator.input_shape[-1])).astype(np.float32)
+    z = latent.sample_numpy(rng, (n, detector.generator.input_shape[-1]), detector.config.model.latent_prior)
     fake = scoring.to_input_units(detector.generator(tf.constant(z), training=False)).numpy()
     images = np.concatenate([real, fake])
     truth = [REAL] * n + [GENERATED] * n

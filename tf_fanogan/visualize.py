@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from tf_fanogan import latent as latent_lib
 from tf_fanogan.atomic import write_file_atomically
 
 
@@ -174,8 +175,8 @@ def training_curves_png(history: dict, path: str) -> str:
 
 
 def generator_grids_png(generator, out_dir: str, n_samples: int = 32, n_rows: int = 6, steps: int = 10,
-                        seed: int = 0) -> tuple[str, str]:
-    """``samples.png`` (G(z) for seeded z ~ N(0, I)) and ``interpolation.png`` (rows of G along
+                        seed: int = 0, latent_prior: str = "normal") -> tuple[str, str]:
+    """``samples.png`` (G(z) for seeded z from the prior, ``normal`` or ``uniform``) and ``interpolation.png`` (rows of G along
     straight lines between random pairs of z: a smooth, varied walk means G has learnt the
     normal variability rather than memorised images -- the DCGAN check)."""
     import tensorflow as tf
@@ -185,8 +186,8 @@ def generator_grids_png(generator, out_dir: str, n_samples: int = 32, n_rows: in
 
     rng = np.random.default_rng(seed)
     latent = generator.input_shape[-1]
-    z = rng.standard_normal((n_samples, latent)).astype(np.float32)
-    ends = rng.standard_normal((n_rows, 2, latent)).astype(np.float32)
+    z = latent_lib.sample_numpy(rng, (n_samples, latent), latent_prior)
+    ends = latent_lib.sample_numpy(rng, (n_rows, 2, latent), latent_prior)
     t = np.linspace(0, 1, steps, dtype=np.float32)[None, :, None]
     z_line = (ends[:, :1] * (1 - t) + ends[:, 1:] * t).reshape(-1, latent)
     paths = []
@@ -197,7 +198,28 @@ def generator_grids_png(generator, out_dir: str, n_samples: int = 32, n_rows: in
         ax = fig.add_subplot()
         ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
         ax.set_axis_off()
-        ax.set_title("G(z), z ~ N(0, I)" if name == "samples.png" else "latent interpolation (left to right)",
+        ax.set_title(("G(z), z ~ N(0, I)" if latent_prior == "normal" else "G(z), z ~ U(-1, 1)") if name == "samples.png" else "latent interpolation (left to right)",
                      fontsize=9)
         paths.append(_save(plt, fig, os.path.join(out_dir, name)))
     return paths[0], paths[1]
+
+
+def reconstruction_grid_png(images, reconstructions, path: str, ncols: int = 8, title: str | None = None) -> str:
+    """Inputs and their reconstructions G(E(x)) in alternating rows (input row, then its
+    reconstructions below), both (N, H, W, C) in [0, 1]: does the encoder-generator pair
+    reproduce the structure of normal images?"""
+    from tf_fanogan.monitoring import image_grid
+
+    images = np.asarray(images, np.float32)
+    reconstructions = np.asarray(reconstructions, np.float32)
+    rows = []
+    for start in range(0, len(images), ncols):
+        rows += [images[start:start + ncols], reconstructions[start:start + ncols]]
+    pad = lambda r: np.concatenate([r, np.ones((ncols - len(r),) + r.shape[1:], np.float32)])  # noqa: E731
+    grid = image_grid(np.concatenate([pad(r) for r in rows]), ncols)
+    plt, fig = _figure(1.0 * ncols, 1.0 * len(rows) + 0.3)
+    ax = fig.add_subplot()
+    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    ax.set_title(title or "normal images (odd rows) and their reconstructions G(E(x)) (even rows)", fontsize=9)
+    return _save(plt, fig, path)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tf_fanogan import distribute, losses
+from tf_fanogan import distribute, latent, losses
+from tf_fanogan.augment import augment as augment_images
 from tf_fanogan.rng_state import SeedStateMixin
 
 
@@ -35,6 +36,9 @@ class WGANGP(SeedStateMixin, keras.Model):
         critic_steps: Critic updates per generator update (5 in the paper).
         gp_weight: Gradient-penalty weight lambda (10 in the paper).
         seed: Seed of the model's own noise generator (z and alpha).
+        latent_prior: ``normal`` (z ~ N(0, I)) or ``uniform`` (z ~ U(-1, 1)).
+        augment: Augmentation of the critic's inputs, real and generated alike
+            (see :mod:`tf_fanogan.augment`); ``none`` by default.
 
     Example:
         >>> gan = WGANGP(generator, critic)
@@ -47,8 +51,11 @@ class WGANGP(SeedStateMixin, keras.Model):
     negative ``c_loss`` is normal and means the critic separates real from generated images.
     """
 
-    def __init__(self, generator, critic, critic_steps=5, gp_weight=10.0, seed=0, **kwargs):
+    def __init__(self, generator, critic, critic_steps=5, gp_weight=10.0, seed=0, latent_prior="normal",
+                 augment="none", **kwargs):
         super().__init__(**kwargs)
+        self.latent_prior = latent_prior
+        self.augment = augment
         self.generator = generator
         self.critic = critic
         self.critic_steps = int(critic_steps)
@@ -87,8 +94,13 @@ class WGANGP(SeedStateMixin, keras.Model):
         # Drawn for the global batch on every replica, each keeping its own rows: the same
         # noise per image on N replicas as on one device (see tf_fanogan.distribute).
         n = distribute.num_replicas()
-        z = keras.random.normal((batch * n, self.latent_dim), seed=self.seed_generator)
+        z = latent.sample((batch * n, self.latent_dim), self.latent_prior, seed=self.seed_generator)
         return distribute.replica_rows(z)
+
+    def _critic_input(self, images):
+        if self.augment == "none":
+            return images
+        return augment_images(images, self.augment, self.seed_generator)
 
     def _critic_step(self, real):
         batch = tf.shape(real)[0]
@@ -96,6 +108,7 @@ class WGANGP(SeedStateMixin, keras.Model):
         alpha = distribute.replica_rows(
             keras.random.uniform((batch * distribute.num_replicas(), 1, 1, 1), seed=self.seed_generator))
         fake = self.generator(z, training=True)
+        real, fake = self._critic_input(real), self._critic_input(tf.cast(fake, tf.float32))
         variables = self.critic.trainable_variables
         with tf.GradientTape() as tape:
             real_scores, _ = self.critic(real, training=True)
@@ -114,7 +127,7 @@ class WGANGP(SeedStateMixin, keras.Model):
         z = self._noise(batch)
         variables = self.generator.trainable_variables
         with tf.GradientTape() as tape:
-            fake = self.generator(z, training=True)
+            fake = self._critic_input(tf.cast(self.generator(z, training=True), tf.float32))
             fake_scores, _ = self.critic(fake, training=True)
             g_loss = losses.generator_loss(fake_scores)
             scaled = self.g_optimizer.scale_loss(distribute.scale_loss(g_loss))
@@ -145,6 +158,8 @@ class WGANGP(SeedStateMixin, keras.Model):
             "critic_steps": self.critic_steps,
             "gp_weight": self.gp_weight,
             "seed": self.seed,
+            "latent_prior": self.latent_prior,
+            "augment": self.augment,
         }
 
     @classmethod
