@@ -1,93 +1,108 @@
-"""The paper's comparison table on real data: f-AnoGAN (izi_f) vs izi, ziz, critic-only, AE, iterative.
+"""The paper's comparison over seeds: f-AnoGAN (izi_f) vs izi, ziz, critic-only, AE, iterative.
 
-For each data set: one WGAN-GP is trained on normal images; three encoders (izi_f, izi, ziz)
-are trained on it; the critic-feature score alone (A_D) comes from the izi_f detector; a
-convolutional autoencoder with the same trunk is trained on the same images; iterative AnoGAN
-mapping (``--iterative-steps`` Adam updates of z per image through the same G and critic) is
-run on a fixed, seeded, class-balanced subset of the test set (f-AnoGAN is scored on that subset too).
-Every method's threshold is calibrated on held-out **normal** images at 5% FPR; test labels
-are used only to compute the metrics. Mapping time per image is the median of
-``--timing-reps`` passes, batched and compiled for every method.
+For each data set, budget and seed: one WGAN-GP is trained on normal images (the CPU recipe,
+:func:`tf_fanogan.recipes.cpu_recipe`, at the budget's generator updates); three encoders
+(izi_f, izi, ziz) are trained on it; the critic-feature score alone (A_D) comes from the izi_f
+detector; the AE (same trunk and generator) is trained to convergence with its learning rate
+and early stopping chosen on the normal hold-out loss; iterative AnoGAN mapping
+(:class:`tf_fanogan.paper.baselines.IterativeMapping`) starts from a seeded prior draw (and, as a
+second variant, from E(x)), stays on the prior's support, follows AnoGAN's objective (lambda =
+0.1, L1) or izi_f, with scores taken after 300 and 500 steps and its step size chosen on
+normal hold-out images; it runs on a seeded, class-balanced subset of the test set. Thresholds
+come from normal hold-out images (5% FPR); test labels only compute metrics.
 
-    python benchmarks/quality.py --record                 # all four data sets (about an hour on 2 cores)
-    python benchmarks/quality.py --datasets elpv --record # one row group
+    python -m benchmarks.quality --budget long --datasets elpv,oct,magnetic_tile --record
+    python -m benchmarks.quality --budget short --datasets fashion_mnist --fmnist-classes 0-9 --record
 
-Each data set writes its own ``quality-<name>`` section of BENCHMARKS.md as it finishes
-(``--record``) and ``<out>/<name>.json``.
+Every (data set, budget, seed, method) is a unit stored under ``<out>/units/`` when it
+finishes; a rerun after any interruption skips finished units (and training inside a unit
+resumes per epoch from its work directory). ``--record`` rewrites the ``quality-<data>-<budget>``
+sections of BENCHMARKS.md from every stored unit.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from benchmarks.units import Units, fmt, git_commit, mean_std  # noqa: E402
 
 DATASETS = ("elpv", "fashion_mnist", "magnetic_tile", "oct")
+BUDGETS = {"short": (1000, 1000), "long": (3000, 3000)}  # (generator, encoder) updates; short = make demo
 FPR = 0.05
+ENCODER_METHODS = ("izi_f", "izi", "ziz")
+ITERATIVE_VARIANTS = (("anogan", "prior"), ("izi_f", "prior"), ("anogan", "encoder"))
+ITERATIVE_STEPS = (300, 500)
+ITERATIVE_LRS = (0.01, 0.03, 0.1)
 
 
+# ------------------------------------------------------------------ data
 def load(name: str, args):
-    from tf_fanogan import datasets
+    """(data, description): ``train``/``holdout`` normal images, test images and labels; for
+    OCT per-patch arrays with the B-scan each patch belongs to."""
+    from tf_fanogan.paper import datasets
 
     if name == "elpv":
-        return datasets.load_elpv(seed=args.seed), "ELPV solar cells (normal: defect probability 0; anomalous: >= 2/3)"
-    if name == "fashion_mnist":
-        d = datasets.load_fashion_mnist(args.fmnist_class, seed=args.seed, pad_to=args.image_size)
-        return d, (f"Fashion-MNIST one-class, normal class {args.fmnist_class} ({d['class_name']}); test = the "
-                   "whole 10 000-image test set; 28×28 images zero-padded to the model size")
+        return datasets.load_elpv(seed=0), "ELPV solar cells (normal: defect probability 0; anomalous: >= 2/3)"
+    if name.startswith("fashion_mnist_c"):
+        k = int(name.rsplit("c", 1)[1])
+        d = datasets.load_fashion_mnist(k, seed=0, pad_to=args.image_size)
+        return d, (f"Fashion-MNIST one-class, normal class {k} ({d['class_name']}); test = the whole 10 000-image "
+                   "test set; 28×28 zero-padded to the model size")
     if name == "magnetic_tile":
-        d = datasets.load_magnetic_tile(args.image_size, seed=args.seed)
-        return d, "Magnetic tile (MT_Free normal; Blowhole, Break, Crack, Fray, Uneven anomalous; pixel masks)"
+        d = datasets.load_magnetic_tile(args.image_size, seed=0)
+        return d, "Magnetic tile (MT_Free normal; five defect classes anomalous), squashed to the model size"
     if name == "oct":
-        return load_oct(args), ("OCT B-scans (oct_kermany_tiny), 64x64 patches inside the retina, NORMAL patients "
-                                "split into train/holdout/test, B-scan score = top-5 mean of patch scores")
+        return load_oct(), ("OCT B-scans (oct_kermany_tiny), 64×64 patches inside the retina (stride 32) resized to "
+                            "the model size, NORMAL patients split into train/holdout/test, B-scan score = top-5 "
+                            "mean of patch scores")
     raise ValueError(name)
 
 
-def load_oct(args):
-    from tf_fanogan import datasets, oct
+def load_oct():
+    from tf_fanogan.paper import datasets
+    from tf_fanogan.paper import oct
 
-    scans = datasets.load_oct_bscans()
-    split = datasets.split_oct_by_patient(scans, seed=args.seed)
+    split = datasets.split_oct_by_patient(datasets.load_oct_bscans(), seed=0)
 
     def patches(group):
         out, owner = [], []
         for i, s in enumerate(group):
-            p, _, _ = oct.bscan_patches(s["image"], 64, args.oct_stride)
-            out.append(p); owner += [i] * len(p)
+            p, _, _ = oct.bscan_patches(s["image"], 64, 32)
+            out.append(p)
+            owner += [i] * len(p)
         return np.concatenate(out), np.array(owner)
 
     train, _ = patches(split["train"])
-    holdout_p, holdout_owner = patches(split["holdout"])
-    test_p, test_owner = patches(split["test"])
-    return {"train": train, "holdout": holdout_p, "holdout_owner": holdout_owner,
-            "test_images": test_p, "test_owner": test_owner,
-            "test_labels_scan": np.array([s["label"] for s in split["test"]]),
+    holdout, holdout_owner = patches(split["holdout"])
+    test, test_owner = patches(split["test"])
+    return {"train": train, "holdout": holdout, "holdout_owner": holdout_owner, "test_images": test,
+            "test_owner": test_owner, "test_labels": np.array([s["label"] for s in split["test"]]),
             "n_scans": {k: len(v) for k, v in split.items()}}
 
 
-class Scorer:
-    """Turns per-image scores into per-test-item scores (identity, or B-scan aggregation for OCT)."""
+class Items:
+    """Per-image scores -> per-test-item scores (identity, or B-scan top-5 mean for OCT)."""
 
     def __init__(self, data):
-        self.owner = data.get("test_owner")
-        self.hold_owner = data.get("holdout_owner")
-        self.labels = data["test_labels_scan"] if self.owner is not None else data["test_labels"]
+        self.owner, self.hold_owner = data.get("test_owner"), data.get("holdout_owner")
+        self.labels = np.asarray(data["test_labels"])
 
     @staticmethod
     def _agg(scores, owner):
-        from tf_fanogan import oct
+        from tf_fanogan.paper import oct
 
         return np.array([oct.aggregate(scores[owner == i])["top_k_mean"] for i in np.unique(owner)])
 
-    def test(self, scores):
-        return scores if self.owner is None else self._agg(scores, self.owner)
+    def test(self, scores, owner=None):
+        owner = self.owner if owner is None else owner
+        return scores if owner is None else self._agg(scores, owner)
 
     def holdout(self, scores):
         return scores if self.hold_owner is None else self._agg(scores, self.hold_owner)
@@ -102,267 +117,298 @@ def balanced_subset(labels, size, rng):
                                    rng.choice(anomalous, n_anomalous, replace=False)]))
 
 
-def timed(fn, reps):
+def timed(fn, reps: int = 3):
     fn()  # warm-up: tracing is not mapping time
     times = []
     for _ in range(reps):
-        t = time.perf_counter(); out = fn(); times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
     return out, float(np.median(times))
 
 
-def add_training_args(p: argparse.ArgumentParser) -> None:
-    """The model and training-length options shared by the quality benchmarks."""
-    p.add_argument("--image-size", type=int, default=32)
-    p.add_argument("--dim", type=int, default=16)
-    p.add_argument("--gan-iters", type=int, default=150, help="generator updates (each with 5 critic updates)")
-    p.add_argument("--encoder-iters", type=int, default=400, help="encoder (and AE) updates")
+def metrics(items: Items, test_scores, hold_scores, labels=None, owner=None) -> dict:
+    from tf_fanogan.evaluation.metrics import image_metrics, threshold_at_fpr
+
+    labels = items.labels if labels is None else labels
+    s = items.test(test_scores, owner)
+    thr = threshold_at_fpr(items.holdout(hold_scores), FPR)
+    m = image_metrics(labels, s, thr, f"normal_fpr: {FPR} on held-out normal images")
+    return {k: m[k] for k in ("auroc", "aupr", "precision", "sensitivity", "specificity", "f1")}
 
 
-def training_config(n_train: int, args, batch_size: int = 32):
-    """The detector config of the quality runs: ``--gan-iters`` / ``--encoder-iters`` updates
-    turned into whole epochs over ``n_train`` images (default XLA and paper optimizers)."""
-    from tf_fanogan import EncoderTrainingConfig, FAnoGANConfig, GANTrainingConfig, ModelConfig
+# ------------------------------------------------------------------ units
+def config(args, budget: str, seed: int):
+    from tf_fanogan.recipes import cpu_recipe
 
-    gan_epochs = max(1, round(args.gan_iters / max(1, n_train // (batch_size * 5))))
-    enc_epochs = max(1, round(args.encoder_iters / max(1, n_train // batch_size)))
-    return FAnoGANConfig(model=ModelConfig(image_size=args.image_size, channels=1, dim=args.dim, latent_dim=128),
-                         gan=GANTrainingConfig(epochs=gan_epochs, batch_size=batch_size),
-                         encoder=EncoderTrainingConfig(epochs=enc_epochs, batch_size=batch_size), seed=args.seed)
+    g, e = BUDGETS[budget]
+    return cpu_recipe(args.image_size, 1, args.dim, gan_iterations=g, encoder_iterations=e, seed=seed)
 
 
-def run_dataset(name: str, args) -> dict:
-    import keras
+def work(args, name, budget, seed, *parts) -> str:
+    return os.path.join(args.out, "work", f"{name}-{budget}-seed{seed}", *parts)
 
-    from tf_fanogan import FAnoGAN, FAnoGANConfig
+
+def encoder_unit(name, budget, seed, mode, data, items, args) -> dict:
+    from tf_fanogan import FAnoGAN
     from tf_fanogan import signatures as sig
-    from tf_fanogan.baselines import ConvAutoencoder, IterativeMapping
-    from tf_fanogan.evaluation import bootstrap_auroc, image_metrics, threshold_at_fpr
 
-    t_start = time.time()
-    data, description = load(name, args)
-    scorer = Scorer(data)
-    n_train = len(data["train"])
-    base = training_config(n_train, args)
-    bs, gan_epochs, enc_epochs = base.gan.batch_size, base.gan.epochs, base.encoder.epochs
-    print(f"[{name}] {description}: {n_train} training images, GAN {gan_epochs} epochs, encoders {enc_epochs} epochs",
-          flush=True)
-
-    rows, timings = {}, {}
-    first = FAnoGAN(base)
+    cfg = config(args, budget, seed)
+    cfg.encoder.mode = mode
+    det = FAnoGAN(cfg)
     t = time.time()
-    first.fit(data["train"], stage="gan", verbose=0)
-    timings["gan_train_s"] = time.time() - t
-    x_test = first.prepare(data["test_images"])
-    x_hold = first.prepare(data["holdout"])
-
-    def add_row(key, test_scores, hold_scores, seconds_per_image):
-        s = scorer.test(test_scores)
-        thr = threshold_at_fpr(scorer.holdout(hold_scores), FPR)
-        m = image_metrics(scorer.labels, s, thr, f"normal_fpr: {FPR} on held-out normal images")
-        m["auroc_ci95"] = list(bootstrap_auroc(scorer.labels, s, 1000, seed=args.seed))
-        m["ms_per_image"] = 1000 * seconds_per_image
-        rows[key] = m
-        print(f"[{name}] {key:<12} AUROC {m['auroc']:.4f} AUPR {m['aupr']:.4f} F1 {m['f1']:.4f} "
-              f"{m['ms_per_image']:.3f} ms/image", flush=True)
-
-    detectors = {}
-    for mode in ("izi_f", "izi", "ziz"):
-        cfg = base.to_dict()
-        cfg["encoder"]["mode"] = mode
-        det = FAnoGAN(FAnoGANConfig.from_dict(cfg))
-        for src, dst in ((first.generator, det.generator), (first.critic, det.critic)):
-            dst.set_weights(src.get_weights())
-        det.trained_["gan"] = True
-        t = time.time()
-        det.fit(data["train"], stage="encoder", verbose=0)
-        timings[f"encoder_{mode}_train_s"] = time.time() - t
-        test, sec = timed(lambda: det.score(x_test, batch_size=256), args.timing_reps)
-        hold = det.score(x_hold, batch_size=256)
-        add_row(f"f-AnoGAN ({mode})" if mode == "izi_f" else mode, test[sig.ANOMALY_SCORE],
-                hold[sig.ANOMALY_SCORE], sec / len(x_test))
-        if mode == "izi_f":
-            add_row("critic-only (A_D)", test[sig.FEATURE_SCORE], hold[sig.FEATURE_SCORE], sec / len(x_test))
-            # Unsupervised diagnostic (normal hold-out only): how A_R and kappa * A_D share A's spread.
-            timings["holdout_term_stats"] = {
-                "A_R_mean": float(hold[sig.RESIDUAL_SCORE].mean()), "A_R_std": float(hold[sig.RESIDUAL_SCORE].std()),
-                "kappa_A_D_mean": float(det.config.encoder.kappa * hold[sig.FEATURE_SCORE].mean()),
-                "kappa_A_D_std": float(det.config.encoder.kappa * hold[sig.FEATURE_SCORE].std())}
-            det.save(os.path.join(args.out, f"{name}_detector"))
-        detectors[mode] = det
-
-    keras.utils.set_random_seed(args.seed)
-    ae = ConvAutoencoder(args.image_size, 1, args.dim, 128)
-    ae.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse")
-    x_train = first.prepare(data["train"]) * 2 - 1
-    ae_epochs = max(1, round(args.encoder_iters / max(1, n_train // bs)))
+    det.fit(data["train"], stage="gan", workdir=work(args, name, budget, seed, "gan"), verbose=0)
+    gan_s = time.time() - t
     t = time.time()
-    ae.fit(x_train, x_train, batch_size=bs, epochs=ae_epochs, shuffle=True, verbose=0)
-    timings["ae_train_s"] = time.time() - t
-    test, sec = timed(lambda: ae.score(x_test, 256), args.timing_reps)
-    add_row("AE", test, ae.score(x_hold, 256), sec / len(x_test))
-
-    # Iterative mapping on a seeded subset of the test set (and of the hold-out for its threshold).
-    det = detectors["izi_f"]
-    rng = np.random.default_rng(args.seed)
-    if scorer.owner is None:
-        sub = balanced_subset(scorer.labels, args.subset, rng)
-        hsub = np.sort(rng.choice(len(x_hold), min(args.subset, len(x_hold)), replace=False))
-        sub_labels = scorer.labels[sub]
-        agg_t = agg_h = lambda s: s  # noqa: E731
-    else:  # OCT: whole B-scans, a seeded subset of them
-        scans = balanced_subset(scorer.labels, args.oct_scans, rng)
-        sub = np.flatnonzero(np.isin(scorer.owner, scans))
-        hsub = np.arange(len(x_hold))
-        sub_labels = scorer.labels[scans]
-        agg_t = lambda s: Scorer._agg(s, scorer.owner[sub])  # noqa: E731
-        agg_h = lambda s: Scorer._agg(s, scorer.hold_owner)  # noqa: E731
-    mapper = IterativeMapping(det.generator, det.critic, steps=args.iterative_steps, kappa=det.config.encoder.kappa)
-    iterate = lambda x: mapper(x, batch_size=64)  # noqa: E731
-    iterate(x_test[sub[:2]])  # trace once outside the timing
-    t = time.perf_counter()
-    it_test = iterate(x_test[sub])[sig.ANOMALY_SCORE]
-    it_sec = (time.perf_counter() - t) / len(sub)
-    it_hold = iterate(x_hold[hsub])[sig.ANOMALY_SCORE]
-    fa_test = det.score(x_test[sub])[sig.ANOMALY_SCORE]
-    fa_hold = det.score(x_hold[hsub])[sig.ANOMALY_SCORE]
-    subset_rows = {}
-    for key, ts, hs, sec in (("iterative", it_test, it_hold, it_sec),
-                             ("f-AnoGAN (izi_f)", fa_test, fa_hold, rows["f-AnoGAN (izi_f)"]["ms_per_image"] / 1000)):
-        s = agg_t(ts)
-        m = image_metrics(sub_labels, s, threshold_at_fpr(agg_h(hs), FPR), f"normal_fpr: {FPR} on held-out normals")
-        m["auroc_ci95"] = list(bootstrap_auroc(sub_labels, s, 1000, seed=args.seed))
-        m["ms_per_image"] = 1000 * sec
-        subset_rows[key] = m
-        print(f"[{name}] subset {key:<18} AUROC {m['auroc']:.4f} {m['ms_per_image']:.3f} ms/image", flush=True)
-    rows["iterative AnoGAN"] = subset_rows["iterative"]
-    result = {
-        "dataset": name, "description": description, "rows": rows, "subset_rows": subset_rows,
-        "subset_size": int(len(sub)), "subset_test_items": int(len(sub_labels)),
-        "speedup_iterative_vs_fanogan": it_sec / (rows["f-AnoGAN (izi_f)"]["ms_per_image"] / 1000),
-        "n_train": n_train, "n_holdout": int(len(x_hold)), "n_test_items": int(len(scorer.labels)),
-        "n_test_anomalous": int(np.sum(scorer.labels)), "config": base.to_dict(),
-        "gan_epochs": gan_epochs, "encoder_epochs": enc_epochs, "ae_epochs": ae_epochs,
-        "iterative_steps": args.iterative_steps, "timings": timings, "seed": args.seed,
-        "wall_s": time.time() - t_start,
-    }
-    if name == "oct":
-        result["n_scans"] = data["n_scans"]
-        result["heatmaps"] = oct_heatmaps(detectors["izi_f"], args)
-    if name == "magnetic_tile":
-        result["pixel"] = pixel_rows(detectors["izi_f"], data, x_hold)
-    return result
-
-
-def oct_heatmaps(det, args) -> list[str]:
-    """Stitched residual heatmaps of one test B-scan per class, on one colour scale."""
-    from tf_fanogan import datasets, oct, visualize
-    from tf_fanogan import signatures as sig
-
-    split = datasets.split_oct_by_patient(datasets.load_oct_bscans(), seed=args.seed)
-    normal_maps = [det.residual_maps(oct.bscan_patches(s["image"], 64, args.oct_stride)[0])[sig.RESIDUAL_MAP]
-                   for s in split["holdout"]]
-    vmax = float(np.percentile(np.concatenate([m.ravel() for m in normal_maps]), 99.5))
-    paths = []
-    for cls in ("NORMAL", "CNV", "DME", "DRUSEN"):
-        scan = next(s for s in split["test"] if s["class"] == cls)
-        r = oct.score_bscan(det, scan["image"], 64, args.oct_stride)
-        path = os.path.join(args.out, "oct_heatmaps", os.path.basename(scan["path"]).rsplit(".", 1)[0] + ".png")
-        visualize.heatmap_png(scan["image"], r["heatmap"], path, vmax=vmax,
-                              title=f"{os.path.basename(scan['path'])}: B-scan score (top-5 mean) {r['top_k_mean']:.4f}")
-        paths.append(path)
-    print(f"[oct] heatmaps: {', '.join(paths)}", flush=True)
-    return paths
-
-
-def pixel_rows(det, data, x_hold) -> dict:
-    from tf_fanogan import signatures as sig
-    from tf_fanogan.evaluation import pixel_metrics, pixel_threshold_at_fpr
-
-    maps = det.residual_maps(data["test_images"])[sig.RESIDUAL_MAP]
-    thr = pixel_threshold_at_fpr(det.residual_maps(x_hold)[sig.RESIDUAL_MAP], 0.01)
-    out = pixel_metrics(data["test_masks"], maps, thr)
-    out["pixel_threshold_source"] = "1% of the pixels of held-out normal tiles' residual maps"
-    print(f"[magnetic_tile] pixels: AUROC {out['pixel_auroc']:.4f} AUPRO(0.3) {out['aupro_0.3']:.4f} "
-          f"Dice {out['dice']:.4f}", flush=True)
+    det.fit(data["train"], stage="encoder", workdir=work(args, name, budget, seed, f"encoder_{mode}"), verbose=0)
+    enc_s = time.time() - t
+    x_test, x_hold = det.prepare(data["test_images"]), det.prepare(data["holdout"])
+    test, sec = timed(lambda: det.score(x_test, batch_size=256))
+    hold = det.score(x_hold, batch_size=256)
+    out = {"rows": {mode: metrics(items, test[sig.ANOMALY_SCORE], hold[sig.ANOMALY_SCORE])},
+           "ms_per_image": 1000 * sec / len(x_test), "gan_train_s": gan_s, "encoder_train_s": enc_s,
+           "updates": det.updates_, "holdout_izi": float(hold[sig.RESIDUAL_SCORE].mean())}
+    if mode == "izi_f":
+        out["rows"]["critic-only"] = metrics(items, test[sig.FEATURE_SCORE], hold[sig.FEATURE_SCORE])
+        out["rows"]["A_R only"] = metrics(items, test[sig.RESIDUAL_SCORE], hold[sig.RESIDUAL_SCORE])
+        det.calibrate(x_hold, fpr=FPR)
+        det.save(work(args, name, budget, seed, "izi_f_detector"))
+        if seed == 0:
+            out["pictures"] = pictures(det, data, name, budget, args)
+    print(f"[{name} {budget} seed {seed}] {mode}: AUROC {out['rows'][mode]['auroc']:.4f}", flush=True)
     return out
 
 
-ROW_ORDER = ("f-AnoGAN (izi_f)", "izi", "ziz", "critic-only (A_D)", "AE", "iterative AnoGAN")
+def pictures(det, data, name, budget, args) -> list[str]:
+    from tf_fanogan import signatures as sig
+    from tf_fanogan.reporting import visualize
+
+    folder = os.path.join(args.docs, f"quality_{name}_{budget}")
+    samples, _ = visualize.generator_grids_png(det.generator, folder, latent_prior=det.config.model.latent_prior)
+    x = det.prepare(data["holdout"][:: max(1, len(data["holdout"]) // 16)][:16])
+    recon = visualize.reconstruction_grid_png(x, det.residual_maps(x)[sig.RECONSTRUCTION],
+                                              os.path.join(folder, "reconstructions.png"))
+    return [os.path.relpath(samples, args.root), os.path.relpath(recon, args.root)]
 
 
-def markdown(r: dict, args, command: str) -> str:
-    from _report import machine
+def ae_unit(name, budget, seed, data, items, args) -> dict:
+    from tf_fanogan.paper.baselines import fit_autoencoder
+    from tf_fanogan.data.images import to_unit_range
 
-    c = r["config"]
-    best = max(ROW_ORDER, key=lambda k: r["rows"][k]["auroc"])
-    lines = [f"## Quality: {r['dataset']}", "",
-             f"{r['description']}. Command: `{command}`. Machine: {machine()}.",
-             f"Model {c['model']['image_size']}×{c['model']['image_size']}×1, width {c['model']['dim']}, latent 128, "
-             f"batch 32, seed {r['seed']}: WGAN-GP {r['gan_epochs']} epochs, each encoder {r['encoder_epochs']} epochs, "
-             f"AE {r['ae_epochs']} epochs (Adam 1e-4, MSE), on {r['n_train']} normal training images. Thresholds: "
-             f"{FPR:.0%} FPR on {r['n_holdout']} held-out normal images, per method. Test: {r['n_test_items']} items "
-             f"({r['n_test_anomalous']} anomalous). Iterative AnoGAN: {r['iterative_steps']} Adam steps (lr 0.05) "
-             f"on a seeded, class-balanced subset of {r['subset_test_items']} test items ({r['subset_size']} images). One run; "
-             f"wall time {r['wall_s'] / 60:.1f} min.", "",
-             "| method | AUROC (95% CI) | AUPR | precision | sensitivity | specificity | F1 | ms / image |",
-             "|---|---|---|---|---|---|---|---|"]
-    for key in ROW_ORDER:
-        m = r["rows"][key]
-        name = f"**{key}**" if key == best else key
-        sub = " (subset)" if key == "iterative AnoGAN" else ""
-        lines.append(f"| {name}{sub} | {m['auroc']:.4f} ({m['auroc_ci95'][0]:.3f}–{m['auroc_ci95'][1]:.3f}) | "
-                     f"{m['aupr']:.4f} | {m['precision']:.4f} | {m['sensitivity']:.4f} | {m['specificity']:.4f} | "
-                     f"{m['f1']:.4f} | {m['ms_per_image']:.3f} |")
-    f = r["subset_rows"]["f-AnoGAN (izi_f)"]
-    lines += ["", f"On the iterative subset, f-AnoGAN (izi_f) has AUROC {f['auroc']:.4f} against "
-              f"{r['subset_rows']['iterative']['auroc']:.4f} for iterative mapping; its mapping is "
-              f"{r['speedup_iterative_vs_fanogan']:.0f}× faster per image."]
-    if "pixel" in r:
-        p = r["pixel"]
-        lines += ["", f"Pixel level (f-AnoGAN izi_f residual maps vs. the tiles' masks at model resolution): "
-                  f"pixel AUROC {p['pixel_auroc']:.4f}, AUPRO (FPR ≤ 0.3) {p['aupro_0.3']:.4f}, Dice "
-                  f"{p['dice']:.4f} at a pixel threshold set on {p['pixel_threshold_source']}."]
-    if "n_scans" in r:
-        n = r["n_scans"]
-        lines += ["", f"B-scans by patient: {n['train']} NORMAL scans for training, {n['holdout']} for calibration, "
-                  f"{n['test']} test scans. This set is far too small for a strong model; it proves the pipeline. "
-                  f"Stitched heatmaps of one test scan per class (colour scale fixed by the 99.5th percentile of "
-                  f"held-out normal patches' residuals) are written to `{args.out}/oct_heatmaps/`."]
+    m = config(args, budget, seed).model
+    x_train = to_unit_range(data["train"], m.image_size, m.channels) * 2 - 1
+    x_hold = to_unit_range(data["holdout"], m.image_size, m.channels)
+    x_test = to_unit_range(data["test_images"], m.image_size, m.channels)
+    t = time.time()
+    ae, record = fit_autoencoder(x_train, x_hold * 2 - 1, m, max_updates=BUDGETS[budget][1] * 4, seed=seed)
+    train_s = time.time() - t
+    test, sec = timed(lambda: ae.score(x_test, 256))
+    out = {"rows": {"AE": metrics(items, test, ae.score(x_hold, 256))}, "ms_per_image": 1000 * sec / len(x_test),
+           "train_s": train_s, "choice": record}
+    print(f"[{name} {budget} seed {seed}] AE: AUROC {out['rows']['AE']['auroc']:.4f} "
+          f"(lr {record['chosen_learning_rate']:g})", flush=True)
+    return out
+
+
+def iterative_unit(name, budget, seed, data, items, args, units) -> dict:
+    from tf_fanogan import FAnoGAN
+    from tf_fanogan import signatures as sig
+    from tf_fanogan.paper.baselines import ANOGAN_SCORE, IterativeMapping, choose_learning_rate
+
+    izi_f = units.run(f"{name}/{budget}/seed{seed}/izi_f",
+                      lambda: encoder_unit(name, budget, seed, "izi_f", data, items, args))
+    det = FAnoGAN.load(work(args, name, budget, seed, "izi_f_detector"))
+    x_test, x_hold = det.prepare(data["test_images"]), det.prepare(data["holdout"])
+    rng = np.random.default_rng(seed)
+    if items.owner is None:
+        sub_items = balanced_subset(items.labels, args.iterative_items, rng)
+        sub = sub_items
+        owner = None
+    else:  # OCT: whole B-scans
+        sub_items = balanced_subset(items.labels, args.oct_scans, rng)
+        sub = np.flatnonzero(np.isin(items.owner, sub_items))
+        owner = items.owner[sub]
+    hold_sub = np.arange(len(x_hold)) if items.hold_owner is not None else np.sort(
+        rng.choice(len(x_hold), min(len(x_hold), args.iterative_holdout), replace=False))
+    hold_items = Items({"test_labels": np.zeros(1), "holdout_owner": None if items.hold_owner is None
+                        else items.hold_owner[hold_sub]})
+    labels = items.labels[sub_items]
+    lr_images = x_hold[np.sort(rng.choice(len(x_hold), min(len(x_hold), 32), replace=False))]
+    out = {"rows": {}, "ms_per_image": {}, "learning_rate": {}, "n_images": int(len(sub)),
+           "n_items": int(len(sub_items))}
+    kappa, prior = det.config.encoder.kappa, det.config.model.latent_prior
+    fa = det.score(x_test[sub])[sig.ANOMALY_SCORE]
+    fa_hold = det.score(x_hold[hold_sub])[sig.ANOMALY_SCORE]
+    out["rows"]["f-AnoGAN (izi_f) on the subset"] = metrics(hold_items, fa, fa_hold, labels, owner)
+    out["ms_per_image"]["f-AnoGAN (izi_f) on the subset"] = izi_f["ms_per_image"]
+    for objective, init in ITERATIVE_VARIANTS:
+        kw = dict(steps=max(ITERATIVE_STEPS), kappa=kappa, objective=objective, init=init, latent_prior=prior,
+                  encoder=det.encoder, seed=seed)
+        lr, lr_record = choose_learning_rate(det.generator, det.critic, lr_images, ITERATIVE_LRS, **kw)
+        mapper = IterativeMapping(det.generator, det.critic, learning_rate=lr, record_at=ITERATIVE_STEPS, **kw)
+        mapper.search(x_test[sub[:2]])  # trace outside the timing
+        t = time.perf_counter()
+        test = mapper.search(x_test[sub], batch_size=64)
+        sec = (time.perf_counter() - t) / len(sub)
+        hold = mapper.search(x_hold[hold_sub], batch_size=64)
+        key = ANOGAN_SCORE if objective == "anogan" else sig.ANOMALY_SCORE
+        for steps in ITERATIVE_STEPS:
+            row = row_name(objective, init, steps)
+            out["rows"][row] = metrics(hold_items, test[steps][key], hold[steps][key], labels, owner)
+            out["ms_per_image"][row] = 1000 * sec * steps / max(ITERATIVE_STEPS)
+        out["learning_rate"][f"{objective}/{init}"] = {"chosen": lr, "mean_objective": lr_record}
+        aurocs = [out["rows"][row_name(objective, init, s)]["auroc"] for s in ITERATIVE_STEPS]
+        print(f"[{name} {budget} seed {seed}] iterative {objective}/{init} (lr {lr:g}): AUROC "
+              + ", ".join(f"{a:.4f} after {s} steps" for a, s in zip(aurocs, ITERATIVE_STEPS)), flush=True)
+    return out
+
+
+def row_name(objective: str, init: str, steps: int) -> str:
+    return f"iterative ({objective}, from {'E(x)' if init == 'encoder' else 'prior'}, {steps} steps)"
+
+
+def run(name, budget, seed, args, units) -> None:
+    data, description = load(name, args)
+    items = Items(data)
+    meta = {"description": description, "n_train": len(data["train"]), "n_holdout": len(data["holdout"]),
+            "n_test_items": int(len(items.labels)), "n_test_anomalous": int(items.labels.sum()),
+            "config": config(args, budget, seed).to_dict()}
+    units.run(f"{name}/{budget}/meta", lambda: meta)
+    for mode in ENCODER_METHODS:
+        units.run(f"{name}/{budget}/seed{seed}/{mode}",
+                  lambda: encoder_unit(name, budget, seed, mode, data, items, args))
+    units.run(f"{name}/{budget}/seed{seed}/ae", lambda: ae_unit(name, budget, seed, data, items, args))
+    if not args.no_iterative:
+        units.run(f"{name}/{budget}/seed{seed}/iterative",
+                  lambda: iterative_unit(name, budget, seed, data, items, args, units))
+
+
+# ------------------------------------------------------------------ report
+def markdown(name: str, budget: str, units: dict, args) -> str | None:
+    from benchmarks._report import machine
+
+    prefix = f"{name}/{budget}/"
+    mine = {k[len(prefix):]: v for k, v in units.items() if k.startswith(prefix)}
+    meta = mine.get("meta")
+    if meta is None:
+        return None
+    seeds = sorted({k.split("/")[0] for k in mine if k.startswith("seed")})
+    rows: dict[str, list[dict]] = {}
+    speed: dict[str, list[float]] = {}
+    commits = sorted({v["commit"][:10] for v in mine.values() if "commit" in v})
+    for seed in seeds:
+        for method in (*ENCODER_METHODS, "ae", "iterative"):
+            u = mine.get(f"{seed}/{method}")
+            if u is None:
+                continue
+            for row, m in u["rows"].items():
+                rows.setdefault(row, []).append(m)
+                ms = u["ms_per_image"][row] if isinstance(u["ms_per_image"], dict) else u["ms_per_image"]
+                speed.setdefault(row, []).append(ms)
+    g, e = BUDGETS[budget]
+    c = meta["config"]
+    lines = [f"## Quality: {name}, {budget} budget", "",
+             f"{meta['description']}. Command: `python -m benchmarks.quality --datasets {name.split('_c')[0]} "
+             f"--budget {budget} --record`, run from a worktree of commit(s) {', '.join(f'`{x}`' for x in commits)}. "
+             f"Machine: {machine()}.",
+             f"CPU recipe (`tf_fanogan.recipes.cpu_recipe`): {c['model']['image_size']}×{c['model']['image_size']}, "
+             f"width {c['model']['dim']}, z ~ N(0, I) with a linear encoder head; {g} generator updates (batch "
+             f"{c['gan']['batch_size']}, Adam {c['gan']['learning_rate']:g}) and {e} encoder updates per detector. "
+             f"{meta['n_train']} normal training images, {meta['n_holdout']} held-out normal images (thresholds at "
+             f"{FPR:.0%} FPR, AE early stopping, iterative step size), test {meta['n_test_items']} items "
+             f"({meta['n_test_anomalous']} anomalous). Seeds: {len(seeds)} (weights, noise and order; the data split "
+             "is fixed). Mean ± std over seeds; per-seed values in `benchmarks/results/quality/units/`.", "",
+             "| method | seeds | AUROC | AUPR | F1 | ms / image |", "|---|---|---|---|---|---|"]
+    main_rows = [r for r in rows if "subset" not in r and not r.startswith("iterative")]
+    best = max(main_rows, key=lambda r: mean_std([m["auroc"] for m in rows[r]])[0]) if main_rows else None
+    for row in sorted(rows, key=lambda r: (r.startswith("iterative") or "subset" in r, r != "izi_f")):
+        ms = rows[row]
+        label = f"**{row}**" if row == best else row
+        lines.append(f"| {label} | {len(ms)} | {fmt([m['auroc'] for m in ms])} | {fmt([m['aupr'] for m in ms])} | "
+                     f"{fmt([m['f1'] for m in ms])} | {fmt(speed[row], 3)} |")
+    it = [mine[f"{s}/iterative"] for s in seeds if f"{s}/iterative" in mine]
+    if it:
+        chosen = sorted({f"{k} {v['chosen']:g}" for u in it for k, v in u["learning_rate"].items()})
+        lines += ["", f"Iterative rows and the f-AnoGAN subset row: a seeded, class-balanced subset of "
+                  f"{it[0]['n_items']} test items ({it[0]['n_images']} images) per seed; step size chosen per seed "
+                  f"from {list(ITERATIVE_LRS)} by the lowest mean objective on 32 held-out normal images "
+                  f"(chosen: {', '.join(chosen)})."]
+    slow = row_name("anogan", "prior", max(ITERATIVE_STEPS))
+    if slow in speed and "izi_f" in speed:
+        ratio = mean_std(speed[slow])[0] / mean_std(speed["izi_f"])[0]
+        lines += ["", f"Speed: f-AnoGAN's one forward pass is {ratio:.0f}× faster per image than {slow} (both "
+                  "batched and compiled; means over seeds, each seed's figures from one run)."]
+    ae = [mine[f"{s}/ae"] for s in seeds if f"{s}/ae" in mine]
+    if ae:
+        lines += ["", "AE: Adam rate chosen from " + ", ".join(ae[0]["choice"]["learning_rates"]) +
+                  " by the held-out normal MSE, early stopping (patience 5 epochs) on it; chosen per seed: " +
+                  ", ".join(f"{u['choice']['chosen_learning_rate']:g}" for u in ae) + "."]
+    pics = [u.get("pictures") for s in seeds for u in [mine.get(f"{s}/izi_f")] if u and u.get("pictures")]
+    if pics:
+        lines += ["", f"Seed 0: [G(z) samples]({pics[0][0]}), [held-out normal images and reconstructions]({pics[0][1]})."]
+    walls = [u.get("unit_wall_s", 0) for u in mine.values() if isinstance(u, dict)]
+    lines += ["", f"Total unit wall time: {sum(walls) / 3600:.2f} h."]
     return "\n".join(lines) + "\n"
+
+
+def expand(datasets: str, classes: str) -> list[str]:
+    out = []
+    for name in datasets.split(","):
+        if name not in DATASETS:
+            raise SystemExit(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")
+        if name == "fashion_mnist":
+            lo, _, hi = classes.partition("-")
+            ks = range(int(lo), int(hi or lo) + 1) if "," not in classes else [int(k) for k in classes.split(",")]
+            out += [f"fashion_mnist_c{k}" for k in ks]
+        else:
+            out.append(name)
+    return out
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--datasets", default=",".join(DATASETS))
-    add_training_args(p)
-    p.add_argument("--iterative-steps", type=int, default=300)
-    p.add_argument("--subset", type=int, default=64, help="test images for the iterative baseline")
-    p.add_argument("--oct-scans", type=int, default=12, help="test B-scans for the iterative baseline on OCT")
-    p.add_argument("--oct-stride", type=int, default=32)
-    p.add_argument("--fmnist-class", type=int, default=0)
-    p.add_argument("--timing-reps", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="quality_output")
-    p.add_argument("--record", action="store_true", help="write the quality-<name> sections of BENCHMARKS.md")
+    p.add_argument("--datasets", default="elpv,oct,magnetic_tile,fashion_mnist")
+    p.add_argument("--fmnist-classes", default="0-9", help="e.g. 0-9 or 0,1,2")
+    p.add_argument("--budget", default="short", choices=sorted(BUDGETS))
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--dim", type=int, default=16)
+    p.add_argument("--iterative-items", type=int, default=256)
+    p.add_argument("--iterative-holdout", type=int, default=64)
+    p.add_argument("--oct-scans", type=int, default=20)
+    p.add_argument("--no-iterative", action="store_true")
+    p.add_argument("--out", default="benchmarks/results/quality")
+    p.add_argument("--docs", default="docs/benchmarks")
+    p.add_argument("--report-only", action="store_true", help="rewrite the sections from stored units")
+    p.add_argument("--quick", action="store_true", help="smoke run: tiny model and budget, ELPV, one seed")
+    p.add_argument("--record", action="store_true")
     args = p.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-    for name in args.datasets.split(","):
-        if name not in DATASETS:
-            p.error(f"unknown data set {name!r}; choose from {', '.join(DATASETS)}")
-        try:
-            r = run_dataset(name, args)
-        except FileNotFoundError as e:
-            print(f"[{name}] skipped: {e}", flush=True)
-            continue
-        with open(os.path.join(args.out, f"{name}.json"), "w") as f:
-            json.dump(r, f, indent=2, default=float)
-        if args.record:
-            from _report import write_section
+    if args.quick:
+        BUDGETS["short"] = (2, 2)
+        args.datasets, args.seeds, args.image_size, args.dim = "elpv", "0", 16, 8
+        args.iterative_items, args.iterative_holdout = 8, 8
+        global ITERATIVE_STEPS, ITERATIVE_LRS
+        ITERATIVE_STEPS, ITERATIVE_LRS = (2, 3), (0.1,)
+    args.root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    names = expand(args.datasets, args.fmnist_classes)
+    units = Units(args.out)
+    print(f"[quality] commit {git_commit()[:10]}, {args.budget} budget, data {names}, seeds {args.seeds}", flush=True)
+    if not args.report_only:
+        for seed in [int(s) for s in args.seeds.split(",")]:  # seed-major: each data set gets seed 0 first
+            for name in names:
+                try:
+                    run(name, args.budget, seed, args, units)
+                except FileNotFoundError as e:
+                    print(f"[{name}] skipped: {e}", flush=True)
+    stored = units.all()
+    from benchmarks._report import write_section
 
-            changed = [f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                       if k not in ("datasets", "record", "out") and v != p.get_default(k)]
-            command = " ".join(["python benchmarks/quality.py", f"--datasets {name}", *changed, "--record"])
-            write_section(f"quality-{name}", markdown(r, args, command))
+    for name in names:
+        text = markdown(name, args.budget, stored, args)
+        if text:
+            print(text)
+            if args.record:
+                write_section(f"quality-{name}-{args.budget}", text)
     return 0
 
 

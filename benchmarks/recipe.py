@@ -50,7 +50,7 @@ def config(args, seed: int, gan_over: dict, enc_over: dict):
 def run_unit(variant: str, seed: int, data, args) -> dict:
     from tf_fanogan import FAnoGAN
     from tf_fanogan import signatures as sig
-    from tf_fanogan.evaluation import image_metrics
+    from tf_fanogan.evaluation.metrics import image_metrics
 
     gan_over, enc_over = VARIANTS[variant]
     gan_variant = variant if gan_over is not None else "base"
@@ -86,7 +86,7 @@ def run_unit(variant: str, seed: int, data, args) -> dict:
 
 def pictures(det, data, variant: str, args) -> list[str]:
     from tf_fanogan import signatures as sig
-    from tf_fanogan import visualize
+    from tf_fanogan.reporting import visualize
 
     folder = os.path.join(args.docs, f"recipe_{variant}")
     samples, _ = visualize.generator_grids_png(det.generator, folder, n_samples=32,
@@ -153,7 +153,7 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
-    from tf_fanogan.datasets import load_elpv
+    from tf_fanogan.paper.datasets import load_elpv
 
     data = load_elpv(seed=0)
     if args.quick:

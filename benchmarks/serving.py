@@ -41,9 +41,9 @@ from _report import ROOT, machine, median, percentile, write_section  # noqa: E4
 def build_detector(image_size: int, dim: int, latent_dim: int, seed: int):
     from tf_fanogan import FAnoGAN, FAnoGANConfig, ModelConfig
 
-    det = FAnoGAN(FAnoGANConfig(model=ModelConfig(image_size=image_size, channels=1, dim=dim, latent_dim=latent_dim),
-                                seed=seed))
-    det.trained_ = {"gan": True, "encoder": True}  # untrained weights: timing only
+    cfg = FAnoGANConfig(model=ModelConfig(image_size=image_size, channels=1, dim=dim, latent_dim=latent_dim), seed=seed)
+    fresh = FAnoGAN(cfg)  # untrained weights: timing only
+    det = FAnoGAN.from_networks(cfg, *fresh.networks.values())
     rng = np.random.default_rng(seed)
     det.calibrate(rng.uniform(size=(64, image_size, image_size, 1)).astype(np.float32), fpr=0.05)
     return det
@@ -149,7 +149,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.image_size, args.dim, args.latency_reps, args.requests, args.rounds = 16, 8, 20, 2, 1
 
-    from tf_fanogan.export import export_detector
+    from tf_fanogan.serving.export import export_detector
     from tf_fanogan.serving.client import FAnoGANClient
     from tf_fanogan.serving.servable import Servable
 

@@ -88,7 +88,7 @@ def scoring_flops(generator, critic, encoder, shape):
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
     from tensorflow.python.profiler import model_analyzer, option_builder
 
-    from tf_fanogan import scoring
+    from tf_fanogan.scoring import forward as scoring
 
     fn = tf.function(lambda x: scoring.score_batch(generator, critic, encoder, x, 1.0)["anomaly_score"])
     frozen = convert_variables_to_constants_v2(fn.get_concrete_function(tf.TensorSpec((1,) + shape, tf.float32)))
@@ -103,13 +103,14 @@ def run_config(name: str, precision: str, gpu: bool) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from tf_fanogan import ModelConfig, scoring
-    from tf_fanogan.baselines import IterativeMapping
-    from tf_fanogan.detector import dtype_policy
-    from tf_fanogan.encoder_trainer import EncoderTrainer
-    from tf_fanogan.networks import build_networks
-    from tf_fanogan.pipeline import training_dataset
-    from tf_fanogan.wgan_gp import WGANGP
+    from tf_fanogan import ModelConfig
+    from tf_fanogan.scoring import forward as scoring
+    from tf_fanogan.paper.baselines import IterativeMapping
+    from tf_fanogan.models.networks import dtype_policy
+    from tf_fanogan.models.encoder_trainer import EncoderTrainer
+    from tf_fanogan.models.networks import build_networks
+    from tf_fanogan.training.pipeline import training_dataset
+    from tf_fanogan.models.wgan_gp import WGANGP
 
     c = dict(CONFIGS[name], **(GPU_OVERRIDES[name] if gpu else {}))
     model = ModelConfig(image_size=c["image_size"], channels=1, dim=c["dim"], latent_dim=c["latent_dim"])

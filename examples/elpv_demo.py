@@ -1,15 +1,17 @@
 """`make demo`: f-AnoGAN on real ELPV solar cells, trained on functional cells only.
 
-Trains a small f-AnoGAN (32x32, width 16, CPU-sized) on functional cells, calibrates the
-threshold on held-out functional cells at 5% FPR, scores held-out functional and defective
-cells (defect probability >= 2/3), and prints AUROC, AUPR and the paper's threshold metrics.
-Outputs: the saved detector, a score CSV and metrics.json under --out.
+Trains f-AnoGAN with the CPU recipe (:func:`tf_fanogan.recipes.cpu_recipe`: 32x32, width 16,
+1,000 generator and 1,000 encoder updates) on functional cells, calibrates the threshold on
+held-out functional cells at 5% FPR, scores held-out functional and defective cells (defect
+probability >= 2/3), and prints AUROC, AUPR and the paper's threshold metrics. Outputs under
+--out: the saved detector, a score CSV, metrics.json, samples.png (G(z)),
+reconstructions.png (held-out functional cells and G(E(x))) and overlay.png (functional and
+defective cells: input, reconstruction, residual on one colour scale).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -19,90 +21,77 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def main(argv=None) -> int:
+    from tf_fanogan.recipes import CPU_ENCODER_ITERATIONS, CPU_GAN_ITERATIONS
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="demo_output")
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--dim", type=int, default=16)
-    p.add_argument("--gan-epochs", type=int, default=30)
-    p.add_argument("--encoder-epochs", type=int, default=30)
+    p.add_argument("--gan-iterations", type=int, default=CPU_GAN_ITERATIONS)
+    p.add_argument("--encoder-iterations", type=int, default=CPU_ENCODER_ITERATIONS)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--record", action="store_true", help="also write the figures to BENCHMARKS.md (section 'demo')")
     args = p.parse_args(argv)
 
-    from tf_fanogan import EncoderTrainingConfig, FAnoGAN, FAnoGANConfig, GANTrainingConfig, ModelConfig
-    from tf_fanogan.datasets import load_elpv
-    from tf_fanogan.evaluation import image_metrics
+    import numpy as np
 
-    workdir = os.path.join(args.out, "work")
-    if args.record and os.path.exists(workdir):
-        p.error(f"--record needs a fresh run, but {workdir} exists: training would resume from it and the "
-                "recorded wall time would not be the demo's; pass a new --out or remove that folder")
+    from tf_fanogan import FAnoGAN
+    from tf_fanogan import signatures as sig
+    from tf_fanogan.evaluation.metrics import image_metrics
+    from tf_fanogan.paper.datasets import load_elpv
+    from tf_fanogan.recipes import cpu_recipe
+    from tf_fanogan.reporting import visualize
+    from tf_fanogan.scoring.streaming import write_score_rows
+
     t0 = time.time()
-    data = load_elpv(seed=args.seed)
+    data = load_elpv(seed=0)
     print(f"ELPV: {len(data['train'])} functional cells for training, {len(data['holdout'])} for "
           f"calibration; test {len(data['test_normal'])} functional + {len(data['test_anomalous'])} defective")
-    config = FAnoGANConfig(
-        model=ModelConfig(image_size=args.image_size, channels=1, dim=args.dim, latent_dim=128),
-        gan=GANTrainingConfig(epochs=args.gan_epochs, batch_size=32),
-        encoder=EncoderTrainingConfig(epochs=args.encoder_epochs, batch_size=32),
-        seed=args.seed,
-    )
+    config = cpu_recipe(args.image_size, 1, args.dim, args.gan_iterations, args.encoder_iterations, args.seed)
     det = FAnoGAN(config)
     verbose = 2 if not sys.stdout.isatty() else "auto"
-    det.fit(data["train"], validation=data["holdout"], workdir=workdir, verbose=verbose)
+    det.fit(data["train"], validation=data["holdout"], workdir=os.path.join(args.out, "work"), verbose=verbose)
     t_train = time.time() - t0
     det.calibrate(data["holdout"], fpr=0.05)
     scores = det.score(data["test_images"])
-    metrics = image_metrics(data["test_labels"], scores["anomaly_score"], det.threshold_)
-    metrics["threshold_source"] = "calibrated on held-out functional cells at 5% FPR"
-    metrics["feature_only_auroc"] = image_metrics(data["test_labels"], scores["feature_score"])["auroc"]
-    metrics["residual_only_auroc"] = image_metrics(data["test_labels"], scores["residual_score"])["auroc"]
+    labels = data["test_labels"]
+    metrics = image_metrics(labels, scores[sig.ANOMALY_SCORE], det.threshold_,
+                            "calibrated on held-out functional cells at 5% FPR")
+    metrics["feature_only_auroc"] = image_metrics(labels, scores[sig.FEATURE_SCORE])["auroc"]
+    metrics["residual_only_auroc"] = image_metrics(labels, scores[sig.RESIDUAL_SCORE])["auroc"]
+    metrics["holdout_izi"] = float(det.score(data["holdout"])[sig.RESIDUAL_SCORE].mean())
     metrics["train_seconds"] = round(t_train, 1)
-    metrics["total_seconds"] = round(time.time() - t0, 1)
+    metrics["updates"] = det.updates_
     metrics["config"] = config.to_dict()
 
     det.save(os.path.join(args.out, "detector"))
-    with open(os.path.join(args.out, "test_scores.csv"), "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["index", "label", "anomaly_score", "residual_score", "feature_score", "is_anomaly"])
-        for i, label in enumerate(data["test_labels"]):
-            w.writerow([i, int(label), scores["anomaly_score"][i], scores["residual_score"][i],
-                        scores["feature_score"][i], bool(scores["is_anomaly"][i])])
+    write_score_rows(os.path.join(args.out, "test_scores.csv"), [str(i) for i in range(len(labels))], scores,
+                     extra={"label": labels})
+    visualize.generator_grids_png(det.generator, args.out, latent_prior=config.model.latent_prior)
+    hold = det.prepare(data["holdout"][:16])
+    visualize.reconstruction_grid_png(hold, det.residual_maps(hold)[sig.RECONSTRUCTION],
+                                      os.path.join(args.out, "reconstructions.png"))
+    # Three functional cells and the three highest-scoring defective ones, on one colour scale.
+    normal_maps = det.residual_maps(data["holdout"])[sig.RESIDUAL_MAP]
+    defective = np.flatnonzero(labels == 1)
+    top = defective[np.argsort(-scores[sig.ANOMALY_SCORE][defective])[:3]]
+    picks = np.concatenate([data["test_normal"][:3], data["test_images"][top]])
+    maps = det.residual_maps(picks)
+    titles = [f"functional, A = {a:.3f}" for a in det.score(picks[:3])[sig.ANOMALY_SCORE]] + [
+        f"defective, A = {scores[sig.ANOMALY_SCORE][i]:.3f}" for i in top]
+    visualize.triptychs_png(det.prepare(picks), maps[sig.RECONSTRUCTION], maps[sig.RESIDUAL_MAP],
+                            os.path.join(args.out, "overlay.png"), vmax=visualize.map_scale(normal_maps),
+                            titles=titles)
+    metrics["total_seconds"] = round(time.time() - t0, 1)
     with open(os.path.join(args.out, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
 
     print(f"\nAUROC {metrics['auroc']:.4f}  AUPR {metrics['aupr']:.4f}  (A_R alone {metrics['residual_only_auroc']:.4f}, "
-          f"A_D alone {metrics['feature_only_auroc']:.4f})")
+          f"A_D alone {metrics['feature_only_auroc']:.4f}); held-out functional izi {metrics['holdout_izi']:.4f}")
     print(f"at the calibrated threshold: precision {metrics['precision']:.4f} sensitivity {metrics['sensitivity']:.4f} "
           f"specificity {metrics['specificity']:.4f} F1 {metrics['f1']:.4f}")
     print(f"wall time {metrics['total_seconds']:.0f} s (training {t_train:.0f} s)")
-    print(f"outputs: {args.out}/detector (detector), {args.out}/test_scores.csv, {args.out}/metrics.json")
-    if args.record:
-        record(metrics, args, len(data["train"]), len(data["holdout"]), len(data["test_normal"]),
-               len(data["test_anomalous"]))
+    print(f"outputs: {args.out}/detector, test_scores.csv, metrics.json, samples.png, reconstructions.png, overlay.png")
     return 0
-
-
-def record(m: dict, args, n_train: int, n_holdout: int, n_normal: int, n_anomalous: int) -> None:
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-    from _report import machine, write_section
-
-    cmd = "python examples/elpv_demo.py --record" + ("" if (args.image_size, args.dim, args.gan_epochs,
-                                                           args.encoder_epochs, args.seed) == (32, 16, 30, 30, 0)
-                                                     else f" {' '.join(sys.argv[1:])}")
-    write_section("demo", f"""## `make demo`: f-AnoGAN on real ELPV solar cells
-
-Command: `{cmd}` (what `make demo` runs, plus `--record`). Machine: {machine()}.
-Model {args.image_size}×{args.image_size}×1, width {args.dim}, latent 128, {args.gan_epochs} GAN + {args.encoder_epochs}
-encoder epochs, batch 32, seed {args.seed}; trained on {n_train} functional cells, threshold calibrated at
-5% FPR on {n_holdout} held-out functional cells, tested on {n_normal} held-out functional + {n_anomalous}
-defective cells (defect probability ≥ 2/3). One run.
-
-| AUROC | AUPR | precision | sensitivity | specificity | F1 | A_R-only AUROC | A_D-only AUROC | wall time |
-|---|---|---|---|---|---|---|---|---|
-| {m['auroc']:.4f} | {m['aupr']:.4f} | {m['precision']:.4f} | {m['sensitivity']:.4f} | {m['specificity']:.4f} | {m['f1']:.4f} | {m['residual_only_auroc']:.4f} | {m['feature_only_auroc']:.4f} | {m['total_seconds']:.0f} s (training {m['train_seconds']:.0f} s) |
-""")
-    print("wrote the demo section of BENCHMARKS.md")
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ import numpy as np
 from IPython.display import Image, display
 
 from tf_fanogan import FAnoGAN, FAnoGANConfig, ModelConfig, GANTrainingConfig, EncoderTrainingConfig
-from tf_fanogan import visualize
-from tf_fanogan.datasets import load_elpv
-from tf_fanogan.evaluation import image_metrics
+from tf_fanogan.reporting import visualize
+from tf_fanogan.paper.datasets import load_elpv
+from tf_fanogan.evaluation.metrics import image_metrics
 
 FAST = os.environ.get("FANOGAN_FAST") == "1"
 OUT = "quickstart_output"
@@ -44,11 +44,11 @@ print(f"train {len(train)} normal cells, hold-out {len(holdout)}, test {len(test
 Stage 1 is a WGAN-GP (5 critic updates per generator update, gradient penalty 10); stage 2 trains the
 encoder with the izi_f loss while G and the critic stay frozen. WGAN losses are signed: a negative
 `c_loss` means the critic separates real from generated images."""),
-    new_code_cell("""config = FAnoGANConfig(
-    model=ModelConfig(image_size=16 if FAST else 32, dim=8 if FAST else 16, latent_dim=128),
+    new_code_cell("""config = FAnoGANConfig(  # the CPU recipe of `make demo` (tf_fanogan.recipes.cpu_recipe); budgets in updates
+    model=ModelConfig(image_size=16 if FAST else 32, dim=8 if FAST else 16, latent_dim=128, latent_prior="normal"),
     # XLA (jit_compile="auto", the default) pays ~25 s of compiling once; fast mode skips it.
-    gan=GANTrainingConfig(epochs=1 if FAST else 30, batch_size=16 if FAST else 32, jit_compile=not FAST),
-    encoder=EncoderTrainingConfig(epochs=1 if FAST else 30, batch_size=16 if FAST else 32, jit_compile=not FAST),
+    gan=GANTrainingConfig(iterations=2 if FAST else 1000, batch_size=16, learning_rate=2e-4, jit_compile=not FAST),
+    encoder=EncoderTrainingConfig(iterations=2 if FAST else 1000, batch_size=16 if FAST else 32, jit_compile=not FAST),
     seed=0)
 detector = FAnoGAN(config)
 detector.fit(train, verbose=0 if FAST else "auto")
@@ -89,14 +89,15 @@ import numpy as np
 from IPython.display import Image, display
 
 from tf_fanogan import FAnoGAN, FAnoGANConfig, ModelConfig, GANTrainingConfig, EncoderTrainingConfig
-from tf_fanogan import oct, visualize
-from tf_fanogan.datasets import load_oct_bscans, split_oct_by_patient, SHARED_DATA
-from tf_fanogan.evaluation import image_metrics
+from tf_fanogan.paper import oct
+from tf_fanogan.reporting import visualize
+from tf_fanogan.paper.datasets import load_oct_bscans, split_oct_by_patient, shared_data_dir
+from tf_fanogan.evaluation.metrics import image_metrics
 
 FAST = os.environ.get("FANOGAN_FAST") == "1"
 OUT = "oct_output"
 os.makedirs(OUT, exist_ok=True)
-root = os.path.join(SHARED_DATA, "oct_kermany_tiny")
+root = os.path.join(shared_data_dir(), "oct_kermany_tiny")
 HAVE_DATA = os.path.isdir(root)
 print(root, "found" if HAVE_DATA else "ABSENT: this notebook needs the shared OCT B-scans (see ../shared/data/README.md)")"""),
     new_code_cell("""if HAVE_DATA:
@@ -147,7 +148,7 @@ the same client code works against both."""),
 import numpy as np
 
 from tf_fanogan import FAnoGAN, FAnoGANConfig, ModelConfig, GANTrainingConfig, EncoderTrainingConfig
-from tf_fanogan.export import export_detector
+from tf_fanogan.serving.export import export_detector
 from tf_fanogan.serving.client import FAnoGANClient, RestClient
 from tf_fanogan.serving.server import ModelEntry, ModelServer
 

@@ -1,55 +1,15 @@
 """Tiny shapes and session-scoped trained fixtures, so the suite stays fast on 2 CPU cores."""
 
-import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The shared real data beside the project (tests may run from any directory, notebooks from theirs).
+os.environ.setdefault("TF_FANOGAN_SHARED_DATA", os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")))
 
-import numpy as np
 import pytest
 
-from tf_fanogan.config import EncoderTrainingConfig, FAnoGANConfig, GANTrainingConfig, ModelConfig
-
-
-def tiny_config(**overrides) -> FAnoGANConfig:
-    cfg = FAnoGANConfig(
-        model=ModelConfig(image_size=16, channels=1, dim=8, latent_dim=16),
-        # XLA (the "auto" default) costs ~25 s of compiling per fit at these sizes, and tracing
-        # five unrolled critic updates ~8 s more than two; test_trainers covers both at the paper's 5.
-        gan=GANTrainingConfig(epochs=1, batch_size=4, critic_steps=2, jit_compile=False),
-        encoder=EncoderTrainingConfig(epochs=1, batch_size=4, jit_compile=False),
-        seed=0, score_batch_size=8,
-    )
-    for key, value in overrides.items():
-        section, _, name = key.partition("__")
-        if name:
-            setattr(getattr(cfg, section), name, value)
-        else:
-            setattr(cfg, section, value)
-    return cfg.validate()
-
-
-def report(**figures):
-    """Appends measured figures to ``$TF_FANOGAN_RELIABILITY_REPORT`` (JSON lines), if set;
-    ``benchmarks/reliability.py`` runs the tests with it and writes BENCHMARKS.md."""
-    path = os.environ.get("TF_FANOGAN_RELIABILITY_REPORT")
-    if path:
-        with open(path, "a") as f:
-            f.write(json.dumps(figures) + "\n")
-
-
-def blobs(n, size=20, seed=0, anomalous=False):
-    """Smooth normal images (a bright disc at a random place); anomalies add a dark stripe."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    out = np.empty((n, size, size), np.uint8)
-    for i in range(n):
-        cy, cx = rng.uniform(size * 0.3, size * 0.7, 2)
-        img = 60 + 150 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * (size / 5) ** 2))
-        if anomalous:
-            img[:, size // 2 - 1:size // 2 + 1] = 250
-        out[i] = np.clip(img + rng.normal(0, 4, img.shape), 0, 255)
-    return out
+from helpers import blobs, tiny_config  # noqa: F401 -- the fixtures below use them
 
 
 @pytest.fixture(scope="session")

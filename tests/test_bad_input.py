@@ -15,9 +15,9 @@ from PIL import Image
 
 from tf_fanogan.cli import main
 from tf_fanogan.config import ConfigError, FAnoGANConfig
-from tf_fanogan.data import DataError
+from tf_fanogan.data.images import DataError
 from tf_fanogan.detector import DetectorError, FAnoGAN
-from tests.conftest import blobs, report
+from helpers import blobs, report
 
 GOOD = blobs(3, size=20, seed=41)
 
@@ -144,7 +144,7 @@ def test_on_error_skip_scores_every_good_file_and_lists_the_bad(trained_detector
 
 
 def test_rest_bodies_that_are_not_json_or_too_large(trained_detector, tmp_path):
-    from tf_fanogan.export import export_detector
+    from tf_fanogan.serving.export import export_detector
     from tf_fanogan.serving.server import ModelEntry, ModelServer
 
     export_detector(trained_detector, str(tmp_path), "m", warmup=False)

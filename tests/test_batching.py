@@ -6,12 +6,12 @@ import threading
 import numpy as np
 import pytest
 
-from tf_fanogan.export import export_detector
+from tf_fanogan.serving.export import export_detector
 from tf_fanogan.serving.batching import BatchingParameters, parse_batching_parameters
 from tf_fanogan.serving.client import FAnoGANClient, InvalidArgument
 from tf_fanogan.serving.servable import Servable
 from tf_fanogan.serving.server import ModelEntry, ModelServer
-from tests.conftest import blobs
+from helpers import blobs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from tf_fanogan.cli import main
-from tests.conftest import blobs
+from helpers import blobs
 
 TINY = ["--set", "model.image_size=16", "--set", "model.dim=8", "--set", "model.latent_dim=16",
         "--set", "gan.epochs=1", "--set", "gan.batch_size=4", "--set", "encoder.epochs=1",

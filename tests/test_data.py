@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tf_fanogan import data as data_lib
-from tf_fanogan.data import DataError
+from tf_fanogan.data import images as data_lib
+from tf_fanogan.data.images import DataError
 
 
 def write(path, arr, mode=None):

@@ -1,6 +1,6 @@
 import numpy as np
 
-from tf_fanogan.datasets import load_elpv
+from tf_fanogan.paper.datasets import load_elpv
 
 
 def test_elpv_split_is_disjoint_and_normal_only_for_training():

@@ -6,7 +6,7 @@ import pytest
 
 from tf_fanogan import signatures as sig
 from tf_fanogan.detector import DetectorError, FAnoGAN
-from tests.conftest import blobs, tiny_config
+from helpers import blobs, tiny_config
 
 
 def test_saved_and_reloaded_detector_scores_identically(trained_detector, tmp_path):
@@ -72,16 +72,38 @@ def test_out_of_order_use_is_a_clear_error():
         det.fit(blobs(8), stage="encoder", verbose=0)
 
 
-def test_fit_resumes_from_workdir_and_records_history(tmp_path, normal_images):
+def test_fit_resumes_a_finished_stage_from_the_workdir(tmp_path, normal_images):
+    """A second fit on the same workdir restores the finished stage instead of training it
+    again: same weights, same history, no new log rows."""
     det = FAnoGAN(tiny_config(gan__epochs=2))
     det.fit(normal_images[:40], stage="gan", workdir=str(tmp_path / "work"), verbose=0)
     assert len(det.history_["gan"]["c_loss"]) == 2
-    assert os.path.isfile(tmp_path / "work" / "gan_log.csv")
+    log = (tmp_path / "work" / "gan_log.csv").read_text()
     assert det.trained_ == {"gan": True, "encoder": False}
+    again = FAnoGAN(tiny_config(gan__epochs=2))
+    again.fit(normal_images[:40], stage="gan", workdir=str(tmp_path / "work"), verbose=0)
+    for a, b in zip(det.generator.get_weights(), again.generator.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert again.history_["gan"] == {k: list(map(float, v)) for k, v in det.history_["gan"].items()}
+    assert (tmp_path / "work" / "gan_log.csv").read_text() == log
+
+
+def test_fit_resets_the_calibration(trained_detector, normal_images):
+    """scikit-learn's rule: a new fit discards learned state, the threshold included."""
+    det = FAnoGAN.from_networks(trained_detector.config, *trained_detector.networks.values(),
+                                threshold=trained_detector.threshold_)
+    assert det.threshold_ is not None
+    det.fit(normal_images[:16], stage="encoder", verbose=0)
+    assert det.threshold_ is None and det.calibration_ is None
+    with pytest.raises(DetectorError, match="not calibrated"):
+        det.predict(normal_images[:2])
 
 
 def test_summary_reports_parameters(trained_detector):
     info = trained_detector.summary()
-    assert info["trainable_parameters"]["total"] == sum(
-        info["trainable_parameters"][k] for k in ("generator", "critic", "encoder"))
+    for name in ("generator", "critic", "encoder"):  # Keras' own count, less the batch-norm statistics
+        net = getattr(trained_detector, name)
+        frozen = sum(int(np.prod(w.shape)) for w in net.non_trainable_weights)
+        assert info["trainable_parameters"][name] == net.count_params() - frozen
+    assert info["updates"] == trained_detector.updates_ and info["threshold"] == trained_detector.threshold_
     json.dumps(info)

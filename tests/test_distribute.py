@@ -91,7 +91,7 @@ def test_two_replicas_train_the_same_weights_as_one(runs, name):
 
 
 def test_make_strategy_errors(monkeypatch):
-    from tf_fanogan.distribute import StrategyError, make_strategy
+    from tf_fanogan.training.distribute import StrategyError, make_strategy
 
     with pytest.raises(StrategyError, match="one of"):
         make_strategy("tpu")
@@ -104,7 +104,7 @@ def test_make_strategy_errors(monkeypatch):
 
 
 def test_training_dataset_is_a_fresh_permutation_per_epoch_and_skips_exactly():
-    from tf_fanogan.pipeline import training_dataset
+    from tf_fanogan.training.pipeline import training_dataset
 
     x = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
     it = iter(training_dataset(x, 5, seed=3))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import blobs
-from tf_fanogan import evaluation as ev
+from helpers import blobs
+from tf_fanogan.evaluation import metrics as ev
 
 
 def test_image_metrics_match_hand_computed_values():
@@ -180,7 +180,7 @@ def labelled_folder(tmp_path_factory):
 
 
 def test_read_labelled_folder_and_csv(labelled_folder, tmp_path):
-    from tf_fanogan.data import read_labelled
+    from tf_fanogan.data.images import read_labelled
 
     images, labels, masks, names = read_labelled(str(labelled_folder / "data"))
     assert len(images) == 24 and labels.tolist() == [0] * 12 + [1] * 12
@@ -194,7 +194,7 @@ def test_read_labelled_folder_and_csv(labelled_folder, tmp_path):
 
 
 def test_read_labelled_errors_name_the_problem(labelled_folder, tmp_path):
-    from tf_fanogan.data import DataError, read_labelled
+    from tf_fanogan.data.images import DataError, read_labelled
 
     (tmp_path / "only" / "normal").mkdir(parents=True)
     with pytest.raises(DataError, match="anomalous"):
@@ -213,7 +213,7 @@ def test_read_labelled_errors_name_the_problem(labelled_folder, tmp_path):
 
 
 def test_resize_masks_keeps_thin_defects():
-    from tf_fanogan.data import resize_masks
+    from tf_fanogan.data.images import resize_masks
 
     mask = np.zeros((64, 64), np.uint8); mask[:, 30] = 255  # one-pixel line
     small = resize_masks([mask], 16)

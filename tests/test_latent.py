@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import blobs, tiny_config
-from tf_fanogan import latent
+from helpers import blobs, tiny_config
+from tf_fanogan.models import latent
 from tf_fanogan.config import ConfigError, FAnoGANConfig, ModelConfig
-from tf_fanogan.encoder_trainer import EncoderTrainer
-from tf_fanogan.networks import build_networks
-from tf_fanogan.wgan_gp import WGANGP
+from tf_fanogan.models.encoder_trainer import EncoderTrainer
+from tf_fanogan.models.networks import build_networks
+from tf_fanogan.models.wgan_gp import WGANGP
 
 PRIOR_STD = {"normal": 1.0, "uniform": 1.0 / np.sqrt(3.0)}
 
@@ -70,7 +70,8 @@ def test_a_detector_saved_before_latent_prior_loads_and_scores_as_before(tmp_pat
     """Before the prior existed, detectors drew z ~ N(0, I) and ended the encoder in tanh; their
     config.json has neither key. Loaded now, such a detector keeps its tanh head and scores
     exactly as it did."""
-    from tf_fanogan.detector import MANIFEST_FILE, FAnoGAN, sha256_file
+    from tf_fanogan.detector import FAnoGAN
+    from tf_fanogan.persistence import MANIFEST_FILE, sha256_file
 
     det = FAnoGAN(tiny_config(model__encoder_head="tanh"))
     det.fit(normal_images[:40], verbose=0)

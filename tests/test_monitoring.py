@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import blobs
+from helpers import blobs
 
 
 def _tags(folder):
@@ -45,8 +45,8 @@ def test_cli_training_writes_scalars_images_and_interpolations(tmp_path):
 
 
 def _monitor(tmp_path, generator=None, **kwargs):
-    from tf_fanogan.monitoring import TrainingMonitor
-    from tf_fanogan.networks import Critic, Generator
+    from tf_fanogan.training.monitoring import TrainingMonitor
+    from tf_fanogan.models.networks import Critic, Generator
 
     g = generator or Generator(16, 1, 8, 16)
     m = TrainingMonitor(str(tmp_path / "mon"), "gan", g, Critic(16, 1, 8, 16),
@@ -56,7 +56,7 @@ def _monitor(tmp_path, generator=None, **kwargs):
 
 
 def test_collapsed_generator_is_reported(tmp_path, capsys):
-    from tf_fanogan.networks import Generator
+    from tf_fanogan.models.networks import Generator
 
     g = Generator(16, 1, 8, 16)
     g.set_weights([np.zeros_like(w) for w in g.get_weights()])  # every z -> the same image
@@ -82,7 +82,7 @@ def test_a_diverging_critic_is_reported(tmp_path):
 
 
 def test_pairwise_distance_and_grid():
-    from tf_fanogan.monitoring import image_grid, mean_pairwise_distance
+    from tf_fanogan.training.monitoring import image_grid, mean_pairwise_distance
 
     x = np.random.default_rng(0).random((5, 3, 3, 1)).astype(np.float32)
     brute = np.mean([np.linalg.norm(a - b) for i, a in enumerate(x) for j, b in enumerate(x) if i != j])

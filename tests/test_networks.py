@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from tf_fanogan.config import ConfigError, ModelConfig
-from tf_fanogan.networks import Critic, Encoder, Generator, build_networks
+from tf_fanogan.models.networks import Critic, Encoder, Generator, build_networks
 
 
 def count(model):

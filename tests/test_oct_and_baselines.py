@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import blobs
-from tf_fanogan import oct
+from helpers import blobs
+from tf_fanogan.paper import oct
 from tf_fanogan import signatures as sig
 
 
@@ -67,7 +67,7 @@ def test_score_bscan_gives_a_full_resolution_heatmap(trained_detector):
 
 
 def test_real_oct_scans_split_by_patient_and_patch():
-    from tf_fanogan import datasets
+    from tf_fanogan.paper import datasets
 
     try:
         scans = datasets.load_oct_bscans()
@@ -89,9 +89,9 @@ def test_real_oct_scans_split_by_patient_and_patch():
 def test_autoencoder_has_the_f_anogan_trunk_and_learns(normal_images):
     import keras
 
-    from tf_fanogan.baselines import ConvAutoencoder
-    from tf_fanogan.data import to_model_units
-    from tf_fanogan.networks import Encoder, Generator
+    from tf_fanogan.paper.baselines import ConvAutoencoder
+    from tf_fanogan.data.images import to_model_units
+    from tf_fanogan.models.networks import Encoder, Generator
 
     keras.utils.set_random_seed(0)
     ae = ConvAutoencoder(16, 1, 8, 16)
@@ -108,7 +108,7 @@ def test_autoencoder_has_the_f_anogan_trunk_and_learns(normal_images):
 
 
 def test_iterative_mapping_lowers_the_residual_and_is_batch_independent(trained_detector):
-    from tf_fanogan.baselines import IterativeMapping, iterative_mapping
+    from tf_fanogan.paper.baselines import IterativeMapping, iterative_mapping
 
     det = trained_detector
     x = det.prepare(blobs(6, seed=9))
@@ -134,7 +134,7 @@ def test_iterative_mapping_lowers_the_residual_and_is_batch_independent(trained_
     np.testing.assert_allclose(both[10][sig.ANOMALY_SCORE], short(x, batch_size=6)[sig.ANOMALY_SCORE], rtol=1e-5)
     np.testing.assert_allclose(both[40][sig.ANOMALY_SCORE], searched[sig.ANOMALY_SCORE], rtol=1e-5)
     # steps=0 scores z = 0 with the one scoring function
-    from tf_fanogan import scoring
+    from tf_fanogan.scoring import forward as scoring
     import tensorflow as tf
 
     zero = lambda images, training=False: tf.zeros((tf.shape(images)[0], det.generator.input_shape[-1]))  # noqa: E731
@@ -148,8 +148,8 @@ def test_iterative_mapping_as_anogan_defines_it(trained_detector):
     E(x) is a second start."""
     import tensorflow as tf
 
-    from tf_fanogan import latent
-    from tf_fanogan.baselines import ANOGAN_SCORE, IterativeMapping, choose_learning_rate
+    from tf_fanogan.models import latent
+    from tf_fanogan.paper.baselines import ANOGAN_SCORE, IterativeMapping, choose_learning_rate
 
     det = trained_detector
     x = det.prepare(blobs(6, seed=9))
@@ -183,9 +183,9 @@ def test_iterative_mapping_as_anogan_defines_it(trained_detector):
 
 
 def test_fit_autoencoder_chooses_the_rate_on_validation_loss(normal_images):
-    from tf_fanogan.baselines import fit_autoencoder
+    from tf_fanogan.paper.baselines import fit_autoencoder
     from tf_fanogan.config import ModelConfig
-    from tf_fanogan.data import to_model_units
+    from tf_fanogan.data.images import to_model_units
 
     x = to_model_units(normal_images, 16, 1)
     ae, record = fit_autoencoder(x[:60], x[60:], ModelConfig(16, 1, 8, 16), learning_rates=(1e-5, 1e-3),
@@ -198,7 +198,7 @@ def test_fit_autoencoder_chooses_the_rate_on_validation_loss(normal_images):
 
 
 def test_fashion_mnist_one_class_split():
-    from tf_fanogan import datasets
+    from tf_fanogan.paper import datasets
 
     if not os.path.isdir(datasets.FASHION_MNIST_DIR):
         pytest.skip(f"{datasets.FASHION_MNIST_DIR} absent: install with `make data` (apt-get install dataset-fashion-mnist)")

@@ -3,7 +3,7 @@
 import io
 import re
 
-from tf_fanogan.progress import Progress, stage
+from tf_fanogan.utils.progress import Progress, stage
 
 
 class _Tty(io.StringIO):

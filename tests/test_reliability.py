@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tf_fanogan import atomic
-from tf_fanogan.callbacks import TrainingDiverged
+from tf_fanogan.utils import atomic
+from tf_fanogan.training.callbacks import TrainingDiverged
 from tf_fanogan.detector import FAnoGAN
-from tests.conftest import blobs, report, tiny_config
+from helpers import blobs, report, tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": REPO}
@@ -103,7 +103,7 @@ class _PoisonAt(__import__("keras").callbacks.Callback):
 def test_nan_guard_stops_and_keeps_the_last_good_backup(normal_images, tmp_path):
     work = str(tmp_path / "work")
     det = FAnoGAN(tiny_config(gan__epochs=3))
-    with pytest.raises(TrainingDiverged, match=r"stage 1 \(WGAN-GP\): metric '\w+' became nan .* in epoch 2; "
+    with pytest.raises(TrainingDiverged, match=r"stage 1/2 \(WGAN-GP\): metric '\w+' became nan .* in epoch 2; "
                                                r"training stopped\. The last good state \(end of epoch 1\)"):
         det.fit(normal_images, stage="gan", workdir=work, callbacks=[_PoisonAt(1)], verbose=0)
     meta = json.load(open(os.path.join(work, "backup_gan", "training_metadata.json")))
@@ -167,9 +167,9 @@ def test_workdir_refuses_other_data_or_settings(normal_images, tmp_path):
 _WRITER = textwrap.dedent("""
     import os, sys
     import numpy as np
-    from tf_fanogan.atomic import write_file_atomically
+    from tf_fanogan.utils.atomic import write_file_atomically
     from tf_fanogan.detector import FAnoGAN
-    from tf_fanogan.export import export_detector
+    from tf_fanogan.serving.export import export_detector
 
     src, out = sys.argv[1], sys.argv[2]
     det = FAnoGAN.load(src)
@@ -183,7 +183,7 @@ _WRITER = textwrap.dedent("""
 
 
 def test_killed_writers_leave_the_old_state_or_the_new_one(trained_detector, tmp_path):
-    from tf_fanogan.export import list_versions
+    from tf_fanogan.serving.export import list_versions
     from tf_fanogan.serving.server import ModelEntry, ModelManager
 
     src = trained_detector.save(str(tmp_path / "src"))
@@ -254,7 +254,7 @@ def test_directory_replacement_is_one_step_or_recoverable(tmp_path, monkeypatch)
 def test_noise_generator_state_is_saved_with_the_trainer(normal_images, tmp_path):
     import keras
 
-    from tf_fanogan.wgan_gp import WGANGP
+    from tf_fanogan.models.wgan_gp import WGANGP
 
     det = FAnoGAN(tiny_config())
     det.fit(normal_images, stage="gan", verbose=0)

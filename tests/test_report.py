@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import blobs
+from helpers import blobs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -41,7 +41,15 @@ def test_report_is_self_contained_with_every_section(evaluated):
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == 6  # ROC, PR, histogram, top anomalies, extremes, training curves
     assert "http://" not in page and "https://" not in page  # nothing fetched from anywhere
-    assert "AUROC" in page or "auroc" in page
+    # The page shows the evaluation's own figures and the detector's calibration, not just labels.
+    root, _ = evaluated
+    import json
+
+    metrics = json.loads((root / "eval" / "metrics.json").read_text())
+    text = re.sub(r"<[^>]+>", " ", page)
+    assert f"{metrics['auroc']:.4f}" in text and f"{metrics['f1']:.4f}" in text
+    t = metrics["threshold"]
+    assert (f"{t:.4f}" if abs(t) >= 1e-3 else f"{t:.4g}") in text
 
 
 def test_report_renders_in_headless_chromium(evaluated, tmp_path):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_config
-from tf_fanogan import schedule
-from tf_fanogan.augment import augment
+from helpers import tiny_config
+from tf_fanogan.training import schedule
+from tf_fanogan.models.augment import augment
 from tf_fanogan.config import ConfigError, FAnoGANConfig
 from tf_fanogan.detector import DetectorError, FAnoGAN
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tf_fanogan import signatures as sig
-from tests.conftest import blobs
+from helpers import blobs
 
 
 def test_scores_do_not_depend_on_the_batch(trained_detector):
@@ -27,10 +27,37 @@ def test_every_image_is_scored_and_scoring_is_deterministic(trained_detector):
 
 
 def test_anomaly_score_combines_residual_and_feature_terms(trained_detector):
-    s = trained_detector.score(blobs(6, seed=3))
-    kappa = trained_detector.config.encoder.kappa
-    np.testing.assert_allclose(s[sig.ANOMALY_SCORE], s[sig.RESIDUAL_SCORE] + kappa * s[sig.FEATURE_SCORE], rtol=1e-6)
-    assert np.all(s[sig.RESIDUAL_SCORE] > 0) and np.all(s[sig.FEATURE_SCORE] >= 0)
+    """With kappa = 0.37 (not the default 1, which code ignoring kappa would also pass)."""
+    from tf_fanogan.detector import FAnoGAN
+
+    cfg = type(trained_detector.config).from_dict(trained_detector.config.to_dict())
+    cfg.encoder.kappa = 0.37
+    det = FAnoGAN.from_networks(cfg, *trained_detector.networks.values())
+    s = det.score(blobs(6, seed=3))
+    np.testing.assert_allclose(s[sig.ANOMALY_SCORE], s[sig.RESIDUAL_SCORE] + 0.37 * s[sig.FEATURE_SCORE], rtol=1e-6)
+    assert np.all(s[sig.RESIDUAL_SCORE] > 0) and np.all(s[sig.FEATURE_SCORE] > 0)
+    one = trained_detector.score(blobs(6, seed=3))
+    np.testing.assert_allclose(one[sig.FEATURE_SCORE], s[sig.FEATURE_SCORE], rtol=1e-6)
+    assert not np.allclose(one[sig.ANOMALY_SCORE], s[sig.ANOMALY_SCORE])
+
+
+def test_changing_kappa_on_a_loaded_detector_changes_in_process_and_exported_scores_alike(trained_detector, tmp_path):
+    """kappa is read when scoring (not frozen at build time): in-process == exported after a change."""
+    from tf_fanogan.detector import FAnoGAN
+    from tf_fanogan.serving.export import export_detector
+    from tf_fanogan.serving.servable import Servable
+
+    det = FAnoGAN.load(trained_detector.save(str(tmp_path / "det")))
+    x = det.prepare(blobs(4, seed=8))
+    before = det.score(x)[sig.ANOMALY_SCORE]
+    det.config.encoder.kappa = 4.0
+    after = det.score(x)
+    np.testing.assert_allclose(after[sig.ANOMALY_SCORE], after[sig.RESIDUAL_SCORE] + 4.0 * after[sig.FEATURE_SCORE],
+                               rtol=1e-6)
+    assert not np.allclose(before, after[sig.ANOMALY_SCORE])
+    path = export_detector(det, str(tmp_path / "sm"), "m", warmup=False)
+    served = Servable(path).run("score", {"images": x})
+    np.testing.assert_allclose(served[sig.ANOMALY_SCORE], after[sig.ANOMALY_SCORE], rtol=1e-5)
 
 
 def test_residual_map_is_the_absolute_reconstruction_error(trained_detector):

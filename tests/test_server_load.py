@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
-from tf_fanogan.export import export_detector
+from tf_fanogan.serving.export import export_detector
 from tf_fanogan.serving.client import FAnoGANClient
 from tf_fanogan.serving.server import ModelEntry, ModelServer
-from tests.conftest import blobs, report
+from helpers import blobs, report
 
 CLIENTS, REQUESTS, DEADLINE_S = 32, 200, 300
 

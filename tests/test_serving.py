@@ -16,13 +16,13 @@ import pytest
 from PIL import Image
 
 from tf_fanogan import signatures as sig
-from tf_fanogan.export import ExportError, export_detector, list_versions
+from tf_fanogan.serving.export import ExportError, export_detector, list_versions
 from tf_fanogan.serving import tensors
 from tf_fanogan.serving.client import FAnoGANClient, FailedPrecondition, InvalidArgument, NotFound, RestClient
 from tf_fanogan.serving.protos import get_model_status_pb2, model_server_config_pb2, predict_pb2, types_pb2
 from tf_fanogan.serving.servable import Servable
 from tf_fanogan.serving.server import ModelEntry, ModelServer, parse_models_config
-from tests.conftest import blobs
+from helpers import blobs
 
 TOL = dict(rtol=1e-5, atol=1e-6)
 
@@ -70,8 +70,8 @@ def test_layout_model_info_and_atomic_versions(trained_detector, base):
 def test_uncalibrated_detector_is_not_exported(trained_detector, tmp_path):
     from tf_fanogan.detector import FAnoGAN
 
-    det = FAnoGAN(trained_detector.config)
-    det.trained_ = {"gan": True, "encoder": True}
+    det = FAnoGAN.from_networks(trained_detector.config, *trained_detector.networks.values())
+    assert det.threshold_ is None
     with pytest.raises(ExportError, match="calibrate"):
         export_detector(det, str(tmp_path), "m")
     assert not os.listdir(tmp_path / "m")
@@ -91,10 +91,8 @@ def test_mixed_precision_export_has_no_half_and_no_xla(trained_detector, tmp_pat
     from tf_fanogan.detector import FAnoGAN
 
     cfg = trained_detector.config
-    mixed = FAnoGAN(type(cfg).from_dict({**cfg.to_dict(), "mixed_precision": True}))
-    for name in ("generator", "critic", "encoder"):
-        getattr(mixed, name).set_weights(getattr(trained_detector, name).get_weights())
-    mixed.trained_, mixed.threshold_ = dict(trained_detector.trained_), trained_detector.threshold_
+    mixed = FAnoGAN.from_networks(type(cfg).from_dict({**cfg.to_dict(), "mixed_precision": True}),
+                                  *trained_detector.networks.values(), threshold=trained_detector.threshold_)
     path = export_detector(mixed, str(tmp_path), "mixed")
     mg, nodes, funcs = _graph_attrs(path)
     for name, s in mg.signature_def.items():

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import blobs
-from tf_fanogan.data import DataError
-from tf_fanogan.streaming import score_to_csv
+from helpers import blobs
+from tf_fanogan.data.images import DataError
+from tf_fanogan.scoring.streaming import score_to_csv
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +80,9 @@ def test_another_detector_does_not_resume_a_partial_run(trained_detector, folder
     with pytest.raises(_Interrupt):
         score_to_csv(trained_detector, str(folder / "imgs"), str(out), batch_size=4, chunk_batches=1, progress=False)
     monkeypatch.setattr(trained_detector, "score", real)
-    other = FAnoGAN(trained_detector.config)  # untrained weights
-    other.trained_ = dict(trained_detector.trained_)
-    other.threshold_ = trained_detector.threshold_
+    fresh = FAnoGAN(trained_detector.config)  # untrained weights
+    other = FAnoGAN.from_networks(trained_detector.config, *fresh.networks.values(),
+                                  threshold=trained_detector.threshold_)
     with pytest.raises(DataError, match="another detector"):
         score_to_csv(other, str(folder / "imgs"), str(out), batch_size=4, chunk_batches=1, progress=False)
 

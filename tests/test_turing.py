@@ -6,7 +6,7 @@ import json
 import pytest
 from PIL import Image
 
-from conftest import blobs
+from helpers import blobs
 
 
 def _answers(path, rows):
@@ -53,7 +53,7 @@ def test_make_and_score_a_turing_test(trained_detector, tmp_path, capsys):
 
 
 def test_an_unanswered_image_is_an_error_naming_it(trained_detector, tmp_path, capsys):
-    from tf_fanogan import turing
+    from tf_fanogan.reporting import turing
     from tf_fanogan.cli import main
 
     trained_detector_dir = str(tmp_path / "det")

@@ -14,13 +14,13 @@ _LAZY = {
     "ModelConfig": "tf_fanogan.config",
     "GANTrainingConfig": "tf_fanogan.config",
     "EncoderTrainingConfig": "tf_fanogan.config",
-    "Generator": "tf_fanogan.networks",
-    "Critic": "tf_fanogan.networks",
-    "Encoder": "tf_fanogan.networks",
-    "build_networks": "tf_fanogan.networks",
-    "WGANGP": "tf_fanogan.wgan_gp",
-    "EncoderTrainer": "tf_fanogan.encoder_trainer",
-    "score_batch": "tf_fanogan.scoring",
+    "Generator": "tf_fanogan.models.networks",
+    "Critic": "tf_fanogan.models.networks",
+    "Encoder": "tf_fanogan.models.networks",
+    "build_networks": "tf_fanogan.models.networks",
+    "WGANGP": "tf_fanogan.models.wgan_gp",
+    "EncoderTrainer": "tf_fanogan.models.encoder_trainer",
+    "score_batch": "tf_fanogan.scoring.forward",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -133,22 +132,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _detector_config(args):
+def _detector_config(args, base=None):
+    """The config file (or ``base``, else the defaults) with the ``--set`` overrides."""
     from tf_fanogan.config import FAnoGANConfig
 
-    cfg = FAnoGANConfig.load(args.config) if args.config else FAnoGANConfig()
+    cfg = FAnoGANConfig.load(args.config) if args.config else (base or FAnoGANConfig())
     return cfg.with_overrides(args.set) if args.set else cfg
 
 
 def _train(args) -> int:
-    from tf_fanogan import distribute
+    from tf_fanogan.training import distribute
     from tf_fanogan.detector import FAnoGAN
+
+    from tf_fanogan.training.workdir import for_worker
 
     strategy = distribute.make_strategy(args.strategy)
     chief = distribute.is_chief(strategy)
     workdir = args.workdir or args.out.rstrip("/") + ".work"
-    # Other workers of a multi-worker run keep their backups in <workdir>/worker_<i>.
-    own_workdir = workdir if chief else os.path.join(workdir, f"worker_{distribute.worker_index(strategy)}")
+    own_workdir = for_worker(workdir, strategy)
     if args.fresh and os.path.isdir(own_workdir):
         import shutil
 
@@ -157,7 +158,9 @@ def _train(args) -> int:
     if args.stage == "encoder":
         det = FAnoGAN.load(args.out, strategy=strategy)
         if args.config or args.set:
-            det.config = _detector_config(args)
+            # Overrides apply to the saved config; the trained GAN is kept in a rebuilt detector.
+            det = FAnoGAN.from_networks(_detector_config(args, base=det.config), det.generator, det.critic,
+                                        strategy=strategy)
     else:
         det = FAnoGAN(_detector_config(args), strategy=strategy)
     tensorboard = None if args.no_tensorboard else (args.tensorboard or os.path.join(workdir, "tensorboard"))
@@ -191,7 +194,7 @@ def _calibrate(args) -> int:
 
 def _score(args) -> int:
     from tf_fanogan.detector import FAnoGAN
-    from tf_fanogan.streaming import score_to_csv
+    from tf_fanogan.scoring.streaming import score_to_csv
 
     det = FAnoGAN.load(args.detector)
     c = score_to_csv(det, args.data, args.output, batch_size=args.batch_size or det.config.score_batch_size,
@@ -205,21 +208,6 @@ def _score(args) -> int:
     return EXIT_OK
 
 
-def _fmt(v):
-    return str(bool(v)).lower() if isinstance(v, (bool,)) or getattr(v, "dtype", None) == bool else repr(float(v))
-
-
-def _write_csv(path, header, rows):
-    from tf_fanogan.atomic import write_file_atomically
-
-    def write(f):
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-
-    write_file_atomically(path, write, newline="")
-
-
 def _info(args) -> int:
     from tf_fanogan.detector import FAnoGAN
 
@@ -228,12 +216,12 @@ def _info(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from tf_fanogan.data import read_any, read_labelled
+    from tf_fanogan.data.images import read_any, read_labelled
     from tf_fanogan.detector import FAnoGAN
-    from tf_fanogan.evaluation import evaluate_detector
+    from tf_fanogan.evaluation.metrics import evaluate_detector
 
     det = FAnoGAN.load(args.detector)
-    from tf_fanogan.progress import Progress
+    from tf_fanogan.utils.progress import Progress
 
     bar = Progress(f"reading {args.data}", enabled=not args.quiet)
     images, labels, masks, names = read_labelled(args.data, progress=bar)
@@ -263,10 +251,13 @@ def _evaluate(args) -> int:
 
 def _samples(args) -> int:
     from tf_fanogan.detector import FAnoGAN
-    from tf_fanogan.visualize import generator_grids_png
+    from tf_fanogan.reporting.visualize import generator_grids_png
 
     det = FAnoGAN.load(args.detector)
-    det._require("gan")
+    if not det.trained_["gan"]:
+        from tf_fanogan.errors import DetectorError
+
+        raise DetectorError(f"{args.detector}: the detector has no trained GAN yet")
     samples, interp = generator_grids_png(det.generator, args.out, seed=args.seed,
                                           latent_prior=det.config.model.latent_prior)
     print(f"wrote {samples} and {interp}")
@@ -274,7 +265,7 @@ def _samples(args) -> int:
 
 
 def _report(args) -> int:
-    from tf_fanogan.report import build_report
+    from tf_fanogan.reporting.report import build_report
 
     path = build_report(args.detector, args.evaluation, args.out, args.title)
     print(f"wrote {path} ({os.path.getsize(path) / 1024:.0f} KiB, images embedded)")
@@ -282,7 +273,7 @@ def _report(args) -> int:
 
 
 def _turing_test(args) -> int:
-    from tf_fanogan import turing
+    from tf_fanogan.reporting import turing
 
     if args.turing_command == "make":
         from tf_fanogan.detector import FAnoGAN
@@ -304,14 +295,14 @@ def _turing_test(args) -> int:
 
 
 def _write_json(path, data):
-    from tf_fanogan.atomic import write_file_atomically
+    from tf_fanogan.utils.atomic import write_file_atomically
 
     write_file_atomically(path, lambda f: json.dump(data, f, indent=2))
 
 
 def _export(args) -> int:
     from tf_fanogan.detector import FAnoGAN
-    from tf_fanogan.export import export_detector
+    from tf_fanogan.serving.export import export_detector
 
     det = FAnoGAN.load(args.detector)
     path = export_detector(det, args.base_path, args.model_name, args.version, warmup=not args.no_warmup,
@@ -385,7 +376,7 @@ def _query(args) -> int:
         names = [f"{args.data}[{i}]" for i in range(len(images))]
         scores = client.score(images)
     else:
-        from tf_fanogan.data import list_images
+        from tf_fanogan.data.images import list_images
 
         names = list_images(args.data) if os.path.isdir(args.data) else [args.data]
         scores = {}
@@ -394,15 +385,16 @@ def _query(args) -> int:
             for k, v in part.items():
                 scores.setdefault(k, []).append(v)
         scores = {k: np.concatenate(v) for k, v in scores.items()}
-    columns = ["path", *sig.SCORE_OUTPUTS, sig.IS_ANOMALY]
-    rows = [[n] + [_fmt(scores[c][i]) for c in columns[1:]] for i, n in enumerate(names)]
+    from tf_fanogan.scoring import rows as score_rows
+
     if args.output:
-        _write_csv(args.output, columns, rows)
-        print(f"queried {len(rows)} images -> {args.output}")
+        score_rows.write_score_rows(args.output, names, scores)
+        print(f"queried {len(names)} images -> {args.output}")
     else:
-        print(",".join(columns))
-        for r in rows:
-            print(",".join(map(str, r)))
+        header = score_rows.columns(scores)
+        print(",".join(header))
+        for r in score_rows.rows(names, scores, header):
+            print(",".join(r))
     return EXIT_OK
 
 
@@ -415,7 +407,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tf_fanogan.config import ConfigError
-    from tf_fanogan.data import DataError
+    from tf_fanogan.data.images import DataError
 
     errors = (ConfigError, DataError, FileNotFoundError, ValueError, OSError)
     if args.command in ("query",):
@@ -423,9 +415,9 @@ def main(argv=None) -> int:
 
         errors += (ServingClientError,)
     else:
-        from tf_fanogan.callbacks import TrainingDiverged
+        from tf_fanogan.training.callbacks import TrainingDiverged
         from tf_fanogan.detector import DetectorError
-        from tf_fanogan.export import ExportError
+        from tf_fanogan.serving.export import ExportError
         from tf_fanogan.serving.servable import ServingError
 
         errors += (DetectorError, ExportError, ServingError, TrainingDiverged)

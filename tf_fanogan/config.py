@@ -1,6 +1,6 @@
 """Configuration dataclasses for f-AnoGAN, with JSON/YAML round trips.
 
-Only :func:`tf_fanogan.networks.build_networks`, the trainers' factories and the
+Only :func:`tf_fanogan.models.networks.build_networks`, the trainers' factories and the
 CLI turn a config into objects; everything else receives objects.
 """
 
@@ -72,7 +72,7 @@ class ModelConfig:
         dim: Base width of the ResNets (64 in the paper).
         latent_dim: Size of z (128 in the paper).
         latent_prior: ``normal`` (z ~ N(0, I), the authors' default) or ``uniform``
-            (z ~ U(-1, 1)). Every draw of z uses it (see :mod:`tf_fanogan.latent`).
+            (z ~ U(-1, 1)). Every draw of z uses it (see :mod:`tf_fanogan.models.latent`).
         encoder_head: The encoder's output activation: ``auto`` (linear for the normal prior,
             tanh for the uniform one), or ``linear`` / ``tanh`` explicitly. Detectors saved
             before ``latent_prior`` existed load with ``tanh`` (what they were trained with).

@@ -35,10 +35,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_fanogan import latent, scoring
+from tf_fanogan.models import latent
+from tf_fanogan.scoring.scorer import Scorer
 from tf_fanogan import signatures as sig
-from tf_fanogan.atomic import fsync_tree
-from tf_fanogan.progress import Progress, stage
+from tf_fanogan.utils.atomic import fsync_tree
+from tf_fanogan.utils.progress import Progress, stage
 
 INFO_FILE = "model_info.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -61,8 +62,7 @@ def _float32_networks(detector):
     """The detector's networks, rebuilt under float32 if it computes in mixed precision."""
     if not detector.config.mixed_precision:
         return detector.generator, detector.critic, detector.encoder
-    from tf_fanogan.detector import dtype_policy
-    from tf_fanogan.networks import build_networks
+    from tf_fanogan.models.networks import build_networks, dtype_policy
 
     with dtype_policy("float32"):
         nets = build_networks(detector.config.model)
@@ -71,60 +71,51 @@ def _float32_networks(detector):
     return nets
 
 
+def decode_image(data, channels: int, size: int):
+    """One encoded image -> float32 (size, size, channels) in [0, 1], in-graph.
+
+    JPEG is decoded with the accurate integer IDCT, as PIL (the in-process reader) does; TF's
+    default fast IDCT differs by up to 5 grey levels."""
+    def jpeg():
+        return tf.image.convert_image_dtype(
+            tf.io.decode_jpeg(data, channels=channels, dct_method="INTEGER_ACCURATE"), tf.float32)
+
+    def other():
+        return tf.io.decode_image(data, channels=channels, dtype=tf.float32, expand_animations=False)
+
+    image = tf.cond(tf.io.is_jpeg(data), jpeg, other)
+    return tf.image.resize(image, (size, size), method="area")
+
+
 def serving_functions(detector):
-    """The endpoint functions and input signatures, keyed by signature name."""
+    """The endpoint functions and input signatures, keyed by signature name: the detector's
+    :class:`~tf_fanogan.scoring.scorer.Scorer` (float32 networks, its kappa and threshold) plus
+    the uint8 and encoded-bytes front ends of its score endpoint."""
     if detector.threshold_ is None:
         raise ExportError("calibrate the detector before export (the score signature returns is_anomaly)")
     m = detector.config.model
-    size, channels, kappa = m.image_size, m.channels, detector.config.encoder.kappa
-    generator, critic, encoder = _float32_networks(detector)
-    threshold = tf.constant(detector.threshold_, tf.float32)
+    size, channels = m.image_size, m.channels
+    scorer = Scorer(*_float32_networks(detector), m.image_shape, detector.config.encoder.kappa, detector.threshold_)
     image_shape = [None, size, size, channels]
-
-    def scores(images01):
-        out = scoring.score_batch(generator, critic, encoder, scoring.to_model_units(images01), kappa)
-        result = {k: out[k] for k in sig.SCORE_OUTPUTS}
-        result[sig.IS_ANOMALY] = out[sig.ANOMALY_SCORE] > threshold
-        return result
-
-    def score(images):
-        return scores(tf.ensure_shape(images, image_shape))
 
     def score_uint8(images):
         images = tf.ensure_shape(images, image_shape)
-        return scores(tf.cast(images, tf.float32) / 255.0)
-
-    def decode_one(data):
-        image = tf.io.decode_image(data, channels=channels, dtype=tf.float32, expand_animations=False)
-        return tf.image.resize(image, (size, size), method="area")
+        return scorer.score_images(tf.cast(images, tf.float32) / 255.0)
 
     def score_image_bytes(image_bytes):
         image_bytes = tf.ensure_shape(image_bytes, [None])
-        images = tf.map_fn(decode_one, image_bytes,
+        images = tf.map_fn(lambda b: decode_image(b, channels, size), image_bytes,
                            fn_output_signature=tf.TensorSpec((size, size, channels), tf.float32))
-        return scores(images)
+        return scorer.score_images(images)
 
-    def residual_map(images):
-        out = scoring.score_batch(generator, critic, encoder,
-                                  scoring.to_model_units(tf.ensure_shape(images, image_shape)), kappa)
-        return {k: out[k] for k in sig.MAP_OUTPUTS}
-
-    def encode(images):
-        images = scoring.to_model_units(tf.ensure_shape(images, image_shape))
-        return {sig.Z: tf.cast(encoder(images, training=False), tf.float32)}
-
-    def generate(z):
-        z = tf.ensure_shape(z, [None, m.latent_dim])
-        return {sig.GENERATED_IMAGES: scoring.to_input_units(generator(z, training=False))}
-
-    img = tf.TensorSpec(image_shape, tf.float32, name=sig.IMAGES)
+    specs = scorer.input_specs
     return {  # the first one is also published as serving_default
-        sig.SCORE: (score, [img]),
+        sig.SCORE: (scorer.score_images, specs["score"]),
         sig.SCORE_UINT8: (score_uint8, [tf.TensorSpec(image_shape, tf.uint8, name=sig.IMAGES)]),
         sig.SCORE_IMAGE_BYTES: (score_image_bytes, [tf.TensorSpec([None], tf.string, name=sig.IMAGE_BYTES)]),
-        sig.RESIDUAL_MAP_SIGNATURE: (residual_map, [img]),
-        sig.ENCODE: (encode, [img]),
-        sig.GENERATE: (generate, [tf.TensorSpec([None, m.latent_dim], tf.float32, name=sig.Z_INPUT)]),
+        sig.RESIDUAL_MAP_SIGNATURE: (scorer.residual_map_images, specs["residual_map"]),
+        sig.ENCODE: (scorer.encode_images, specs["encode"]),
+        sig.GENERATE: (scorer.generate_images, specs["generate"]),
     }
 
 

@@ -8,7 +8,7 @@ Schlegl et al. 2019), generalised to square images of 16-256 pixels and 1 or 3 c
 * Critic: 3x3 conv -> down-sampling residual blocks (conv, then 2x2 mean-pool) with
   per-sample layer norm -> features f(x) (the flattened last block) -> linear score.
 * Encoder: the critic's trunk with batch norm -> linear, then the head that matches the
-  latent prior (identity for z ~ N(0, I), tanh for z ~ U(-1, 1); see :mod:`tf_fanogan.latent`).
+  latent prior (identity for z ~ N(0, I), tanh for z ~ U(-1, 1); see :mod:`tf_fanogan.models.latent`).
 
 Residual blocks have a bias-free first conv, a biased second conv and a biased 1x1 shortcut;
 every norm has one scale and one offset per channel. With the paper's settings
@@ -17,12 +17,25 @@ every norm has one scale and one offset per channel. With the paper's settings
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import tensorflow as tf
 from keras import layers
 
-from tf_fanogan import latent
+from tf_fanogan.models import latent
 from tf_fanogan.config import ModelConfig
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Temporarily sets the global Keras dtype policy (``float32`` or ``mixed_float16``)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def channel_multipliers(num_blocks: int) -> list[tuple[int, int]]:

@@ -83,7 +83,7 @@ def refresh_batch_norm(generator, prior: str, batch_size: int, seed: int, batche
     """
     import tensorflow as tf
 
-    from tf_fanogan import latent
+    from tf_fanogan.models import latent
 
     rng = np.random.default_rng(seed)
     for _ in range(batches):

@@ -91,8 +91,16 @@ def load_fashion_mnist(normal_class: int, root: str = FASHION_MNIST_DIR, seed: i
             "test_images": x_test, "test_labels": labels, "class_name": FASHION_MNIST_CLASSES[normal_class]}
 
 
-SHARED_DATA = os.environ.get("TF_FANOGAN_SHARED_DATA") or os.path.normpath(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"))
+SHARED_DATA_ENV = "TF_FANOGAN_SHARED_DATA"
+
+
+def shared_data_dir() -> str:
+    """Where the shared real data sets live: ``$TF_FANOGAN_SHARED_DATA``, else ``../shared/data``
+    relative to the current directory (the project's root when run from a checkout). Never
+    relative to the installed package, which may live anywhere; loaders also take ``root=``."""
+    return os.path.abspath(os.environ.get(SHARED_DATA_ENV) or os.path.join("..", "shared", "data"))
+
+
 MAGNETIC_TILE_DEFECTS = ("MT_Blowhole", "MT_Break", "MT_Crack", "MT_Fray", "MT_Uneven")
 
 
@@ -118,11 +126,12 @@ def load_magnetic_tile(image_size: int, root: str | None = None, seed: int = 0,
     Returns:
         The usual keys plus ``test_masks`` (N, S, S) bool and ``test_classes``.
     """
-    from tf_fanogan.data import load_image
+    from tf_fanogan.data.images import load_image
 
-    root = root or os.path.join(SHARED_DATA, "magnetic_tile")
+    root = root or os.path.join(shared_data_dir(), "magnetic_tile")
     if not os.path.isdir(root):
-        raise FileNotFoundError(f"{root}: the magnetic-tile data set is absent (see ../shared/data/README.md)")
+        raise FileNotFoundError(f"{root}: the magnetic-tile data set is absent (set ${SHARED_DATA_ENV} or "
+                                "pass root=; see ../shared/data/README.md)")
 
     def read(cls):
         folder = os.path.join(root, cls, "Imgs")
@@ -164,11 +173,12 @@ def load_oct_bscans(root: str | None = None):
     ``class`` (NORMAL, CNV, DME, DRUSEN), ``patient``, ``label`` (0 for NORMAL) and
     ``image`` (H, W) uint8. Split by patient with :func:`split_oct_by_patient`.
     """
-    from tf_fanogan.data import load_image
+    from tf_fanogan.data.images import load_image
 
-    root = root or os.path.join(SHARED_DATA, "oct_kermany_tiny")
+    root = root or os.path.join(shared_data_dir(), "oct_kermany_tiny")
     if not os.path.isdir(root):
-        raise FileNotFoundError(f"{root}: the OCT B-scans are absent (see ../shared/data/README.md)")
+        raise FileNotFoundError(f"{root}: the OCT B-scans are absent (set ${SHARED_DATA_ENV} or pass root=; "
+                                "see ../shared/data/README.md)")
     scans = []
     for cls in sorted(os.listdir(root)):
         folder = os.path.join(root, cls)

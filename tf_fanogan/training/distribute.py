@@ -1,7 +1,7 @@
 """``tf.distribute`` for both training stages: strategies by name and replica-aware helpers.
 
-The custom ``train_step``s of :class:`~tf_fanogan.wgan_gp.WGANGP` and
-:class:`~tf_fanogan.encoder_trainer.EncoderTrainer` run once per replica on that replica's
+The custom ``train_step``s of :class:`~tf_fanogan.models.wgan_gp.WGANGP` and
+:class:`~tf_fanogan.models.encoder_trainer.EncoderTrainer` run once per replica on that replica's
 share of the global batch. Keras' optimizers *sum* the replicas' gradients, so each
 replica's loss is divided by the number of replicas (:func:`scale_loss`): the update is then
 the gradient of the mean over the global batch, as on one device. Noise (z, alpha) is drawn

@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 
-from tf_fanogan.atomic import write_file_atomically
+from tf_fanogan.utils.atomic import write_file_atomically
 
 SECTIONS = ("metrics", "plots", "anomalies", "model", "training")
 _PLOTS = (("roc.png", "ROC"), ("pr.png", "Precision-recall"), ("histogram.png", "Score histogram"))
@@ -45,7 +45,7 @@ def build_report(detector_dir: str, evaluation_dir: str, out_path: str, title: s
     """Writes the HTML report for ``detector_dir`` evaluated into ``evaluation_dir``
     (the ``--out`` of ``fanogan evaluate``); returns ``out_path``."""
     from tf_fanogan.detector import FAnoGAN
-    from tf_fanogan import visualize
+    from tf_fanogan.reporting import visualize
 
     metrics_path = os.path.join(evaluation_dir, "metrics.json")
     if not os.path.isfile(metrics_path):

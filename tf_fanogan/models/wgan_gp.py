@@ -5,9 +5,11 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tf_fanogan import distribute, latent, losses
-from tf_fanogan.augment import augment as augment_images
-from tf_fanogan.rng_state import SeedStateMixin
+from tf_fanogan.training import distribute
+from tf_fanogan.models import latent
+from tf_fanogan.models import losses
+from tf_fanogan.models.augment import augment as augment_images
+from tf_fanogan.models.rng_state import SeedStateMixin
 
 
 def _is_mixed(model: keras.Model) -> bool:
@@ -31,14 +33,14 @@ class WGANGP(SeedStateMixin, keras.Model):
     by one generator update.
 
     Args:
-        generator: A :class:`~tf_fanogan.networks.Generator`.
-        critic: A :class:`~tf_fanogan.networks.Critic`.
+        generator: A :class:`~tf_fanogan.models.networks.Generator`.
+        critic: A :class:`~tf_fanogan.models.networks.Critic`.
         critic_steps: Critic updates per generator update (5 in the paper).
         gp_weight: Gradient-penalty weight lambda (10 in the paper).
         seed: Seed of the model's own noise generator (z and alpha).
         latent_prior: ``normal`` (z ~ N(0, I)) or ``uniform`` (z ~ U(-1, 1)).
         augment: Augmentation of the critic's inputs, real and generated alike
-            (see :mod:`tf_fanogan.augment`); ``none`` by default.
+            (see :mod:`tf_fanogan.models.augment`); ``none`` by default.
 
     Example:
         >>> gan = WGANGP(generator, critic)
@@ -92,7 +94,7 @@ class WGANGP(SeedStateMixin, keras.Model):
 
     def _noise(self, batch):
         # Drawn for the global batch on every replica, each keeping its own rows: the same
-        # noise per image on N replicas as on one device (see tf_fanogan.distribute).
+        # noise per image on N replicas as on one device (see tf_fanogan.training.distribute).
         n = distribute.num_replicas()
         z = latent.sample((batch * n, self.latent_dim), self.latent_prior, seed=self.seed_generator)
         return distribute.replica_rows(z)

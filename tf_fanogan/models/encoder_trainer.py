@@ -5,10 +5,13 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tf_fanogan import distribute, latent, losses, scoring
+from tf_fanogan.training import distribute
+from tf_fanogan.models import latent
+from tf_fanogan.models import losses
+from tf_fanogan.scoring import forward as scoring
 from tf_fanogan import signatures as sig
 from tf_fanogan.config import ENCODER_MODES
-from tf_fanogan.rng_state import SeedStateMixin
+from tf_fanogan.models.rng_state import SeedStateMixin
 
 
 @keras.saving.register_keras_serializable(package="tf_fanogan")

@@ -15,8 +15,9 @@ import os
 
 import numpy as np
 
-from tf_fanogan import latent, scoring
-from tf_fanogan.atomic import write_file_atomically
+from tf_fanogan.models import latent
+from tf_fanogan.scoring import forward as scoring
+from tf_fanogan.utils.atomic import write_file_atomically
 
 REAL, GENERATED = "real", "generated"
 _ALIASES = {"real": REAL, "r": REAL, "0": REAL, "generated": GENERATED, "g": GENERATED, "fake": GENERATED,
@@ -69,7 +70,7 @@ def make_test(detector, real_images, n: int, out_dir: str, seed: int = 0) -> dic
 
 
 def _sheet(images, ids, path):
-    from tf_fanogan.visualize import _figure, _save
+    from tf_fanogan.reporting.visualize import _figure, _save
 
     n = len(images)
     cols = int(np.ceil(np.sqrt(n)))

@@ -19,9 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from tf_fanogan import data as data_lib
+from tf_fanogan.data import images as data_lib
 from tf_fanogan import signatures as sig
-from tf_fanogan.progress import Progress
+from tf_fanogan.scoring.rows import format_value
+from tf_fanogan.utils.progress import Progress
 
 
 def list_sources(source: str):
@@ -69,7 +70,7 @@ def _claim(path: str, identity: dict, partial: str) -> None:
     """Records which run a partial output belongs to; refuses to resume another one."""
     import json
 
-    from tf_fanogan.atomic import write_file_atomically
+    from tf_fanogan.utils.atomic import write_file_atomically
 
     if os.path.exists(partial) and os.path.exists(path):
         with open(path) as f:
@@ -179,7 +180,7 @@ def _stream(detector, names, read, columns, partial, errors_partial, start, chun
                 x = np.stack([img for _, img in good])
                 scores = detector.score(x, batch_size=batch_size)
                 for j, (i, _) in enumerate(good):
-                    writer.writerow([names[i]] + [_fmt(scores[c][j]) for c in columns[1:]])
+                    writer.writerow([names[i]] + [format_value(scores[c][j]) for c in columns[1:]])
                 counts["scored"] += len(good)
             bad = [(names[i], reason) for i, (img, reason) in zip(range(lo, hi), results) if img is None]
             if bad:
@@ -214,5 +215,3 @@ def _finish(output, partial, errors_partial, counts, source, columns, t0) -> dic
     return counts
 
 
-def _fmt(v):
-    return str(bool(v)).lower() if getattr(v, "dtype", None) == bool or isinstance(v, bool) else repr(float(v))

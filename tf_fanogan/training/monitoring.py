@@ -17,7 +17,7 @@ Health checks (printed, logged to ``<log_dir>/health.log`` and to TensorBoard as
 - **diverging critic** -- the Wasserstein estimate rose for ``patience`` epochs in a row and is
   more than ``divergence_factor`` times its lowest value so far.
 
-(NaN/inf is :class:`tf_fanogan.callbacks.NaNGuard`'s job: it stops training.)
+(NaN/inf is :class:`tf_fanogan.training.callbacks.NaNGuard`'s job: it stops training.)
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_fanogan import latent as latent_lib
-from tf_fanogan import scoring
+from tf_fanogan.models import latent as latent_lib
+from tf_fanogan.scoring import forward as scoring
 
 logger = logging.getLogger("tf_fanogan")
 

@@ -7,12 +7,12 @@
 - :class:`IterativeMapping` -- the "iterative" row (AnoGAN, Schlegl et al. 2017): for each
   image, z is optimised by back-propagation through the trained, frozen generator. z starts
   from a seeded draw of the generator's prior (or from E(x)), is kept on the prior's support
-  after every step (:func:`tf_fanogan.latent.project`), and follows either AnoGAN's own
+  after every step (:func:`tf_fanogan.models.latent.project`), and follows either AnoGAN's own
   objective ``(1 - lambda) * sum|x - G(z)| + lambda * sum|f(x) - f(G(z))|`` (lambda = 0.1,
   L1) or f-AnoGAN's izi_f objective. :func:`choose_learning_rate` picks the step size on
   normal hold-out images. Batched and compiled into one graph, so its cost is the method's.
 - The critic-feature score alone (A_D) and the izi / ziz encoders need no code here: they are
-  ``feature_score`` of :func:`tf_fanogan.scoring.score_batch` and ``EncoderTrainingConfig.mode``.
+  ``feature_score`` of :func:`tf_fanogan.scoring.forward.score_batch` and ``EncoderTrainingConfig.mode``.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_fanogan import data as data_lib
-from tf_fanogan import latent, scoring
+from tf_fanogan.data import images as data_lib
+from tf_fanogan.models import latent
+from tf_fanogan.scoring import forward as scoring
 from tf_fanogan import signatures as sig
 from tf_fanogan.config import ModelConfig
-from tf_fanogan.networks import Encoder, Generator
+from tf_fanogan.models.networks import Encoder, Generator
 
 OBJECTIVES = ("izi_f", "anogan")
 INITS = ("prior", "encoder", "zero")
@@ -89,7 +90,7 @@ def fit_autoencoder(train, validation, model: ModelConfig, learning_rates=(1e-4,
         The chosen autoencoder and a record: per rate the best validation MSE and the epochs
         and updates it took, and the chosen rate.
     """
-    from tf_fanogan import schedule
+    from tf_fanogan.training import schedule
 
     steps = max(1, len(train) // batch_size)
     record = {"learning_rates": {}, "max_updates": max_updates, "patience": patience}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tf_fanogan import distribute
+from tf_fanogan.training import distribute
 
 
 def training_dataset(images: np.ndarray, batch_size: int, seed: int, skip_batches: int = 0) -> tf.data.Dataset:

@@ -239,10 +239,10 @@ def evaluate_detector(detector, images, labels, masks=None, validation=None, pix
     import json
     import os
 
-    from tf_fanogan import data as data_lib
+    from tf_fanogan.data import images as data_lib
     from tf_fanogan import signatures as sig
-    from tf_fanogan import visualize
-    from tf_fanogan.progress import Progress, stage
+    from tf_fanogan.reporting import visualize
+    from tf_fanogan.utils.progress import Progress, stage
 
     labels = np.asarray(labels).astype(int)
     bar = Progress("scoring", len(labels), enabled=progress)
@@ -295,8 +295,8 @@ def _write_outputs(detector, out_dir, images, labels, scores, threshold, result,
     import os
 
     from tf_fanogan import signatures as sig
-    from tf_fanogan import visualize
-    from tf_fanogan.atomic import write_file_atomically
+    from tf_fanogan.reporting import visualize
+    from tf_fanogan.utils.atomic import write_file_atomically
 
     a = scores[sig.ANOMALY_SCORE]
     os.makedirs(out_dir, exist_ok=True)
@@ -317,13 +317,10 @@ def _write_outputs(detector, out_dir, images, labels, scores, threshold, result,
                             titles=[f"{os.path.basename(names[i])} A={a[i]:.4g}" for i in top])
     visualize.extremes_png(x01, a, os.path.join(out_dir, "extremes.png"), names=names)
 
-    def write_csv(f):
-        import csv
-        w = csv.writer(f)
-        w.writerow(["name", "label", *sig.SCORE_OUTPUTS, sig.IS_ANOMALY])
-        for i, name in enumerate(names):
-            w.writerow([name, labels[i], *(repr(float(scores[k][i])) for k in sig.SCORE_OUTPUTS),
-                        bool(a[i] > threshold)])
+    from tf_fanogan.scoring.rows import write_score_rows
 
-    write_file_atomically(os.path.join(out_dir, "scores.csv"), write_csv, newline="")
+    decided = {k: scores[k] for k in sig.SCORE_OUTPUTS}
+    decided[sig.IS_ANOMALY] = a > threshold  # the evaluation's threshold (calibrated or validation F1)
+    write_score_rows(os.path.join(out_dir, "scores.csv"), names, decided, name_column="name",
+                     extra={"label": np.asarray(labels).astype(int)})
     write_file_atomically(os.path.join(out_dir, "metrics.json"), lambda f: json.dump(result, f, indent=2))

@@ -13,8 +13,8 @@ import os
 
 import numpy as np
 
-from tf_fanogan import latent as latent_lib
-from tf_fanogan.atomic import write_file_atomically
+from tf_fanogan.models import latent as latent_lib
+from tf_fanogan.utils.atomic import write_file_atomically
 
 
 def _figure(width=5.0, height=4.0):
@@ -181,8 +181,8 @@ def generator_grids_png(generator, out_dir: str, n_samples: int = 32, n_rows: in
     normal variability rather than memorised images -- the DCGAN check)."""
     import tensorflow as tf
 
-    from tf_fanogan import scoring
-    from tf_fanogan.monitoring import image_grid
+    from tf_fanogan.scoring import forward as scoring
+    from tf_fanogan.training.monitoring import image_grid
 
     rng = np.random.default_rng(seed)
     latent = generator.input_shape[-1]
@@ -208,7 +208,7 @@ def reconstruction_grid_png(images, reconstructions, path: str, ncols: int = 8, 
     """Inputs and their reconstructions G(E(x)) in alternating rows (input row, then its
     reconstructions below), both (N, H, W, C) in [0, 1]: does the encoder-generator pair
     reproduce the structure of normal images?"""
-    from tf_fanogan.monitoring import image_grid
+    from tf_fanogan.training.monitoring import image_grid
 
     images = np.asarray(images, np.float32)
     reconstructions = np.asarray(reconstructions, np.float32)

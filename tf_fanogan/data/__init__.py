@@ -1,0 +1,2 @@
+"""Reading and validating images: files, folders, arrays; resizing and value ranges.
+"""

@@ -1,0 +1,2 @@
+"""Evaluation: NumPy metrics (image and pixel level, AUPRO, thresholds) and ``fanogan evaluate``.
+"""

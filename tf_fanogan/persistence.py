@@ -1,0 +1,102 @@
+"""A saved detector directory: config, weights, fitted state and a SHA-256 manifest.
+
+``config.json`` (the :class:`~tf_fanogan.config.FAnoGANConfig`), ``generator``/``critic``/
+``encoder.weights.h5``, ``state.json`` (threshold, calibration, training facts) and
+``manifest.json`` (format, versions, every file's SHA-256). Written under a hidden temporary
+name and renamed into place; loading verifies every hash and unpickles nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from tf_fanogan.config import FAnoGANConfig, read_mapping
+from tf_fanogan.errors import DetectorError
+from tf_fanogan.training.workdir import WEIGHT_FILES as NETWORK_FILES
+from tf_fanogan.training.workdir import jsonable
+from tf_fanogan.utils.atomic import recover_directory, write_directory_atomically
+
+FORMAT = "tf_fanogan.detector"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+STATE_FILE = "state.json"
+MANIFEST_FILE = "manifest.json"
+
+
+def sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save(path: str, config: FAnoGANConfig, networks: dict, state: dict) -> str:
+    """Writes a detector directory atomically."""
+    import keras
+    import tensorflow as tf
+
+    from tf_fanogan import __version__
+
+    def write(tmp):
+        config.save(os.path.join(tmp, CONFIG_FILE))
+        for name, fname in NETWORK_FILES.items():
+            networks[name].save_weights(os.path.join(tmp, fname))
+        with open(os.path.join(tmp, STATE_FILE), "w") as f:
+            json.dump(jsonable(state), f, indent=2)
+        files = {n: sha256_file(os.path.join(tmp, n)) for n in [CONFIG_FILE, STATE_FILE, *NETWORK_FILES.values()]}
+        manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "tf_fanogan": __version__,
+                    "tensorflow": tf.__version__, "keras": keras.__version__, "sha256": files}
+        with open(os.path.join(tmp, MANIFEST_FILE), "w") as f:
+            json.dump(manifest, f, indent=2)
+
+    write_directory_atomically(path, write)
+    return path
+
+
+def verify(path: str) -> None:
+    """Refuses a directory that is not a complete, unmodified saved detector."""
+    recover_directory(path)
+    if not os.path.isdir(path):
+        raise DetectorError(f"{path}: not a detector directory")
+    manifest_path = os.path.join(path, MANIFEST_FILE)
+    if not os.path.isfile(manifest_path):
+        raise DetectorError(f"{path}: missing {MANIFEST_FILE}; not a saved detector")
+    try:
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        expected = manifest["sha256"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise DetectorError(f"{manifest_path}: unreadable manifest ({e})") from None
+    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+        raise DetectorError(f"{manifest_path}: unsupported format {manifest.get('format')!r} "
+                            f"version {manifest.get('format_version')!r}")
+    for name in [CONFIG_FILE, STATE_FILE, *NETWORK_FILES.values()]:
+        file = os.path.join(path, name)
+        if not os.path.isfile(file):
+            raise DetectorError(f"{file}: missing from the detector directory")
+        if sha256_file(file) != expected.get(name):
+            raise DetectorError(f"{file}: SHA-256 does not match the manifest (file changed or corrupt)")
+
+
+def load_config(path: str) -> FAnoGANConfig:
+    """A saved detector's config. Detectors saved before ``model.latent_prior`` existed were
+    trained on z ~ N(0, I) with a tanh encoder head: their config says so once loaded, so they
+    score exactly as before."""
+    raw = read_mapping(os.path.join(path, CONFIG_FILE))
+    model = raw.get("model") if isinstance(raw, dict) else None
+    if isinstance(model, dict) and "latent_prior" not in model:
+        raw["model"] = {**model, "latent_prior": "normal", "encoder_head": "tanh"}
+    return FAnoGANConfig.from_dict(raw, source=os.path.join(path, CONFIG_FILE))
+
+
+def load_weights(path: str, networks: dict) -> None:
+    for name, fname in NETWORK_FILES.items():
+        networks[name].load_weights(os.path.join(path, fname))
+
+
+def load_state(path: str) -> dict:
+    with open(os.path.join(path, STATE_FILE)) as f:
+        return json.load(f)

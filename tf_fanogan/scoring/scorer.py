@@ -1,0 +1,82 @@
+"""``Scorer``: the f-AnoGAN forward pass as a ``tf.Module`` with input specs.
+
+The shape of TF Model Garden's ``ExportModule``: the module holds the three networks, kappa
+and the threshold, and exposes ``score``, ``residual_map``, ``encode`` and ``generate`` as
+``tf.function``s with fixed input signatures. :class:`~tf_fanogan.detector.FAnoGAN` scores
+through it and :mod:`tf_fanogan.serving.export` publishes its endpoints, so in-process and
+served scores are one computation, and ``is_anomaly`` is decided here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tf_fanogan import signatures as sig
+from tf_fanogan.scoring import forward
+
+
+class Scorer(tf.Module):
+    """Scoring endpoints of a trained detector (inputs in [0, 1], outputs batch-major).
+
+    Args:
+        generator, critic, encoder: The trained networks (any dtype policy; outputs float32).
+        image_shape: (S, S, C) of the model input.
+        kappa: Weight of the critic-feature residual A_D in the anomaly score.
+        threshold: Calibrated anomaly-score threshold; without it ``score`` has no
+            ``is_anomaly``.
+
+    Example:
+        >>> scorer = Scorer(g, c, e, (32, 32, 1), kappa=1.0, threshold=0.12)
+        >>> scorer.score(images01)["is_anomaly"]
+    """
+
+    def __init__(self, generator, critic, encoder, image_shape, kappa: float, threshold: float | None = None,
+                 name: str = "fanogan_scorer"):
+        super().__init__(name=name)
+        self.generator, self.critic, self.encoder = generator, critic, encoder
+        self.image_shape = tuple(int(v) for v in image_shape)
+        self.latent_dim = int(generator.input_shape[-1])
+        self.kappa = float(kappa)
+        self.threshold = None if threshold is None else float(threshold)
+        images = tf.TensorSpec((None,) + self.image_shape, tf.float32, name=sig.IMAGES)
+        self.score = tf.function(self.score_images, input_signature=[images])
+        self.residual_map = tf.function(self.residual_map_images, input_signature=[images])
+        self.encode = tf.function(self.encode_images, input_signature=[images])
+        self.generate = tf.function(self.generate_images, input_signature=[
+            tf.TensorSpec((None, self.latent_dim), tf.float32, name=sig.Z_INPUT)])
+
+    @property
+    def input_specs(self) -> dict:
+        """Endpoint name -> input signature."""
+        return {name: getattr(self, name).input_signature
+                for name in ("score", "residual_map", "encode", "generate")}
+
+    def _forward(self, images01):
+        images01 = tf.ensure_shape(tf.cast(images01, tf.float32), (None,) + self.image_shape)
+        return forward.score_batch(self.generator, self.critic, self.encoder, forward.to_model_units(images01),
+                                   self.kappa)
+
+    def decide(self, anomaly_score):
+        """``is_anomaly``: the anomaly score above the calibrated threshold."""
+        return anomaly_score > tf.constant(self.threshold, tf.float32)
+
+    def score_images(self, images01) -> dict:
+        """``anomaly_score``, ``residual_score``, ``feature_score``, ``z_distance`` (N,), and
+        ``is_anomaly`` when calibrated (not traced: the building block of every score endpoint)."""
+        out = self._forward(images01)
+        result = {k: out[k] for k in sig.SCORE_OUTPUTS}
+        if self.threshold is not None:
+            result[sig.IS_ANOMALY] = self.decide(result[sig.ANOMALY_SCORE])
+        return result
+
+    def residual_map_images(self, images01) -> dict:
+        out = self._forward(images01)
+        return {k: out[k] for k in sig.MAP_OUTPUTS}
+
+    def encode_images(self, images01) -> dict:
+        images01 = tf.ensure_shape(tf.cast(images01, tf.float32), (None,) + self.image_shape)
+        return {sig.Z: tf.cast(self.encoder(forward.to_model_units(images01), training=False), tf.float32)}
+
+    def generate_images(self, z) -> dict:
+        z = tf.ensure_shape(z, (None, self.latent_dim))
+        return {sig.GENERATED_IMAGES: forward.to_input_units(self.generator(z, training=False))}

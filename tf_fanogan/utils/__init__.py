@@ -1,0 +1,2 @@
+"""Plumbing shared by every part: atomic files and directories, progress lines.
+"""
