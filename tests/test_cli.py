@@ -58,3 +58,16 @@ def test_bad_input_exits_non_zero_with_one_line(tmp_path, capsys):
     assert "unknown key" in capsys.readouterr().err
     assert main(["info", str(tmp_path / "missing")]) == 1
     assert "not a detector directory" in capsys.readouterr().err
+
+
+def test_train_reports_its_plan_and_progress_on_stderr_only(tmp_path, capsys):
+    train = folder(tmp_path / "train", blobs(16, seed=1))
+    loud = [a for a in TINY if a != "--quiet"]
+    assert main(["train", "--data", train, "--out", str(tmp_path / "d"), "--no-tensorboard", *loud]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip().splitlines()[-1].startswith("saved detector to")
+    assert "1/1" not in out and "c_loss" not in out  # Keras' progress bar went to stderr
+    plan = next(line for line in err.splitlines() if line.startswith("training: "))
+    assert "model 16x16x1, width 8, latent 16 (normal prior)" in plan
+    assert "stage 1/2 WGAN-GP: 1 epochs, batch 4" in plan and "stage 2/2 encoder izi_f" in plan and "device:" in plan
+    assert "c_loss" in err

@@ -107,3 +107,14 @@ def test_summary_reports_parameters(trained_detector):
         assert info["trainable_parameters"][name] == net.count_params() - frozen
     assert info["updates"] == trained_detector.updates_ and info["threshold"] == trained_detector.threshold_
     json.dumps(info)
+
+
+def test_calibration_refuses_a_hold_out_too_small_for_the_fpr(trained_detector):
+    det = FAnoGAN.from_networks(trained_detector.config, *trained_detector.networks.values())
+    with pytest.raises(DetectorError, match="needs at least 20 normal hold-out images .*got 1"):
+        det.calibrate(blobs(1, seed=3), fpr=0.05)
+    with pytest.raises(DetectorError, match="needs at least 10"):
+        det.calibrate(blobs(9, seed=3), fpr=0.1)
+    assert det.threshold_ is None
+    det.calibrate(blobs(10, seed=3), fpr=0.1)
+    assert det.threshold_ is not None

@@ -140,6 +140,27 @@ def _detector_config(args, base=None):
     return cfg.with_overrides(args.set) if args.set else cfg
 
 
+def _training_plan(det, stage: str) -> str:
+    """One line: the effective model, budgets and device, so a config that silently selects the
+    paper's 64x64 width-64 model on a CPU is visible before it starts."""
+    import tensorflow as tf
+
+    c = det.config
+    m = c.model
+    budget = lambda section, unit: (f"{section.iterations} {unit} updates" if section.iterations  # noqa: E731
+                                    else f"{section.epochs} epochs")
+    gpus = tf.config.list_physical_devices("GPU")
+    device = f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores)"
+    parts = [f"model {m.image_size}x{m.image_size}x{m.channels}, width {m.dim}, latent {m.latent_dim} "
+             f"({m.latent_prior} prior)"]
+    if stage in ("both", "gan"):
+        parts.append(f"stage 1/2 WGAN-GP: {budget(c.gan, 'generator')}, batch {c.gan.batch_size}")
+    if stage in ("both", "encoder"):
+        parts.append(f"stage 2/2 encoder {c.encoder.mode}: {budget(c.encoder, 'encoder')}, "
+                     f"batch {c.encoder.batch_size}")
+    return "training: " + "; ".join(parts) + f"; device: {device}"
+
+
 def _train(args) -> int:
     from tf_fanogan.training import distribute
     from tf_fanogan.detector import FAnoGAN
@@ -166,8 +187,15 @@ def _train(args) -> int:
     tensorboard = None if args.no_tensorboard else (args.tensorboard or os.path.join(workdir, "tensorboard"))
     if args.image_interval < 1:
         raise ValueError(f"--image-interval must be >= 1, got {args.image_interval}")
-    det.fit(args.data, validation=args.validation, stage=args.stage, workdir=workdir,
-            verbose=0 if args.quiet else "auto", tensorboard=tensorboard, image_interval=args.image_interval)
+    data = det.prepare(args.data)  # read first: a bad --data is one line on stderr, before anything else
+    validation = det.prepare(args.validation) if args.validation else None
+    if not args.quiet:
+        print(_training_plan(det, args.stage), file=sys.stderr, flush=True)
+    import contextlib
+
+    with contextlib.redirect_stdout(sys.stderr):  # Keras' progress bar: stdout is for results
+        det.fit(data, validation=validation, stage=args.stage, workdir=workdir,
+                verbose=0 if args.quiet else "auto", tensorboard=tensorboard, image_interval=args.image_interval)
     if tensorboard:
         print(f"training curves and images: tensorboard --logdir {tensorboard}")
     if not chief:
@@ -405,7 +433,9 @@ COMMANDS = {"train": _train, "calibrate": _calibrate, "score": _score, "info": _
 def main(argv=None) -> int:
     """Entry point; returns the exit code (0 ok, 1 bad input or failure, 2 usage)."""
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ start-up lines (oneDNN, CUDA probing) would precede every one-line error;
+    # a user who sets TF_CPP_MIN_LOG_LEVEL keeps their choice.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from tf_fanogan.config import ConfigError
     from tf_fanogan.data.images import DataError
 

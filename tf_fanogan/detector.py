@@ -213,11 +213,19 @@ class FAnoGAN:
     def calibrate(self, normal_holdout, fpr: float = 0.05) -> "FAnoGAN":
         """Sets ``threshold_`` so that about ``fpr`` of clean normal images are flagged
         (:func:`~tf_fanogan.evaluation.metrics.threshold_at_fpr`: the smallest observed score
-        whose exceedance rate on the hold-out is <= ``fpr``). Normal images only."""
+        whose exceedance rate on the hold-out is <= ``fpr``). Normal images only.
+
+        A hold-out of n images resolves FPRs in steps of 1/n, so fewer than ``1 / fpr`` images
+        (20 for 5%) cannot calibrate that FPR at all: refused, with the count needed."""
         if not 0.0 < fpr < 1.0:
             raise ValueError(f"fpr must be in (0, 1), got {fpr}")
+        x = self.prepare(normal_holdout)
+        needed = int(np.ceil(1.0 / fpr - 1e-9))
+        if len(x) < needed:
+            raise DetectorError(f"calibrating at FPR {fpr:g} needs at least {needed} normal hold-out images (it "
+                                f"resolves FPR in steps of 1/n); got {len(x)}")
         self.threshold_ = None
-        scores = self.score(normal_holdout)[sig.ANOMALY_SCORE]
+        scores = self.score(x)[sig.ANOMALY_SCORE]
         threshold = threshold_at_fpr(scores, fpr)
         self.threshold_ = threshold
         self.calibration_ = {

@@ -51,14 +51,30 @@ class Scorer(tf.Module):
         return {name: getattr(self, name).input_signature
                 for name in ("score", "residual_map", "encode", "generate")}
 
-    def _forward(self, images01):
+    def _checked(self, images01):
+        """The images, or an INVALID_ARGUMENT error naming the input and the problem: NaN/inf
+        or values outside [0, 1] are refused in the graph (in process, by TF Serving, by the
+        local server alike), never scored."""
         images01 = tf.ensure_shape(tf.cast(images01, tf.float32), (None,) + self.image_shape)
+        finite = tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(images01)),
+                                     [f"{sig.IMAGES}: NaN or infinite pixel values"])
+        with tf.control_dependencies([finite]):
+            in_range = tf.debugging.Assert(
+                tf.reduce_all((images01 >= 0.0) & (images01 <= 1.0)),
+                [f"{sig.IMAGES}: pixel values outside [0, 1] (min", tf.reduce_min(images01), "max",
+                 tf.reduce_max(images01), "); scale images to [0, 1] or send uint8 to score_uint8"])
+        with tf.control_dependencies([in_range]):
+            return tf.identity(images01)
+
+    def _forward(self, images01):
+        images01 = self._checked(images01)
         return forward.score_batch(self.generator, self.critic, self.encoder, forward.to_model_units(images01),
                                    self.kappa)
 
     def decide(self, anomaly_score):
-        """``is_anomaly``: the anomaly score above the calibrated threshold."""
-        return anomaly_score > tf.constant(self.threshold, tf.float32)
+        """``is_anomaly``: the anomaly score above the calibrated threshold. Written as "not at
+        or below" so that a non-finite score can never come out as normal."""
+        return tf.logical_not(anomaly_score <= tf.constant(self.threshold, tf.float32))
 
     def score_images(self, images01) -> dict:
         """``anomaly_score``, ``residual_score``, ``feature_score``, ``z_distance`` (N,), and
@@ -74,7 +90,7 @@ class Scorer(tf.Module):
         return {k: out[k] for k in sig.MAP_OUTPUTS}
 
     def encode_images(self, images01) -> dict:
-        images01 = tf.ensure_shape(tf.cast(images01, tf.float32), (None,) + self.image_shape)
+        images01 = self._checked(images01)
         return {sig.Z: tf.cast(self.encoder(forward.to_model_units(images01), training=False), tf.float32)}
 
     def generate_images(self, z) -> dict:

@@ -105,6 +105,9 @@ class _Base:
             raise FailedPrecondition("FAILED_PRECONDITION", f'Serving signature key "{signature}" not found.')
         alias = next(iter(info.inputs))
         dtype, shape = info.inputs[alias]
+        if images.ndim == 0 or len(images) == 0:
+            raise InvalidArgument("INVALID_ARGUMENT", f"{alias}: empty batch (shape {images.shape}); send at least "
+                                  "one image")
         if images.ndim == len(shape) - 1 and shape[-1] == 1:
             images = images[..., None]
         if images.ndim != len(shape) or any(s not in (-1, d) for s, d in zip(shape, images.shape)):
@@ -152,7 +155,8 @@ class _Base:
         last = None
         while time.monotonic() < deadline:
             try:
-                rows = self.status()
+                remaining = max(0.05, deadline - time.monotonic())
+                rows = self.status(timeout=min(remaining, self.timeout or remaining))
                 if any(r["state"] == "AVAILABLE" for r in rows):
                     return rows
                 last = rows
@@ -228,11 +232,11 @@ class FAnoGANClient(_Base):
             self._signatures = _signature_infos(sdm.signature_def)
         return self._signatures
 
-    def status(self) -> list[dict]:
+    def status(self, timeout=None) -> list[dict]:
         """GetModelStatus rows: version, state name, error message."""
         request = get_model_status_pb2.GetModelStatusRequest()
         self._spec(request.model_spec)
-        response = self._call(self._model.GetModelStatus, request, None)
+        response = self._call(self._model.GetModelStatus, request, timeout)
         return [{"version": s.version, "state": STATE_NAMES.get(s.state, str(s.state)),
                  "error": s.status.error_message} for s in response.model_version_status]
 
@@ -293,8 +297,8 @@ class RestClient(_Base):
                     "outputs": {a: (tensors.DT_NAMES.get(d, d), s) for a, (d, s) in v.outputs.items()}}
                 for k, v in self.signatures(refresh=True).items()}
 
-    def status(self) -> list[dict]:
-        body = self._request(self.model_url)
+    def status(self, timeout=None) -> list[dict]:
+        body = self._request(self.model_url, timeout=timeout)
         return [{"version": int(s["version"]), "state": s["state"],
                  "error": s.get("status", {}).get("error_message", "")} for s in body["model_version_status"]]
 

@@ -41,6 +41,20 @@ class ServingError(Exception):
         self.message = message[:1024]
 
 
+def error_message(message: str) -> str:
+    """The informative line of a TF runtime error: the text of a failed in-graph assertion, or
+    the first line that is not TF's "Graph execution error:" / "Detected at node" preamble."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for line in lines:
+        if "assertion failed:" in line:
+            text = line.split("assertion failed:", 1)[1].strip()
+            return text[1:-1].strip() if text.startswith("[") and text.endswith("]") else text
+    for line in lines:
+        if not line.startswith(("Graph execution error", "Detected at node", "[[", "File ", "{{")):
+            return line
+    return lines[0] if lines else message
+
+
 class Servable:
     """A loaded version: ``run(signature, inputs, output_filter)`` and its SignatureDefs."""
 
@@ -108,7 +122,7 @@ class Servable:
         except tf.errors.OpError as e:
             code = {tf.errors.InvalidArgumentError: "INVALID_ARGUMENT",
                     tf.errors.ResourceExhaustedError: "RESOURCE_EXHAUSTED"}.get(type(e), "INTERNAL")
-            raise ServingError(code, e.message.split("\n")[0]) from None
+            raise ServingError(code, error_message(e.message)) from None
         except ValueError as e:  # the Python session checks placeholder ranks itself
             raise ServingError("INVALID_ARGUMENT", str(e).split("\n")[0]) from None
 
