@@ -5,7 +5,7 @@ Runs the reliability tests (they do the real kills, writes and load) with
 ``TF_FANOGAN_RELIABILITY_REPORT`` set, collects the figures they measured, prints them and
 rewrites the ``reliability`` section of BENCHMARKS.md.
 
-    python benchmarks/reliability.py
+    python -m benchmarks.reliability
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _report import ROOT, machine, write_section  # noqa: E402
+from benchmarks._report import ROOT, machine, write_section  # noqa: E402
 
 TESTS = ["tests/test_reliability.py", "tests/test_bad_input.py", "tests/test_server_load.py",
          "tests/test_serving.py::test_error_codes_match_tf_serving",
@@ -43,9 +42,9 @@ def main() -> int:
         return 1
     kill, writers, bad, load = (figures.get(k, {}) for k in
                                 ("resume_after_sigkill", "killed_writers", "bad_input_api_cli", "server_load"))
-    md = f"""## Reliability (`benchmarks/reliability.py`)
+    md = f"""## Reliability (`python -m benchmarks.reliability`)
 
-Command: `python benchmarks/reliability.py` (runs {', '.join(f'`{t}`' for t in TESTS)} and collects what they
+Command: `python -m benchmarks.reliability` (runs {', '.join(f'`{t}`' for t in TESTS)} and collects what they
 measured). Machine: {machine()}. pytest: {summary}.
 
 | what | measured | target |

@@ -15,8 +15,8 @@ Weights are untrained (speed does not depend on their values); the detector is c
 noise only so that it can be exported. Prints the figures and rewrites the ``serving`` section
 of BENCHMARKS.md.
 
-    python benchmarks/serving.py                # paper config, a few minutes on 2 cores
-    python benchmarks/serving.py --quick        # tiny config, seconds (smoke run; no BENCHMARKS.md)
+    python -m benchmarks.serving                # paper config, a few minutes on 2 cores
+    python -m benchmarks.serving --quick        # tiny config, seconds (smoke run; no BENCHMARKS.md)
 """
 
 from __future__ import annotations
@@ -31,11 +31,10 @@ import threading
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 
-from _report import ROOT, machine, median, percentile, write_section  # noqa: E402
+from benchmarks._report import ROOT, machine, median, percentile, write_section  # noqa: E402
 
 
 def build_detector(image_size: int, dim: int, latent_dim: int, seed: int):
@@ -231,9 +230,9 @@ def main(argv=None) -> int:
         return 0
 
     ms = lambda v: f"{1e3 * v:.2f}"  # noqa: E731
-    md = f"""## Serving: gRPC vs in-process (`benchmarks/serving.py`)
+    md = f"""## Serving: gRPC vs in-process (`python -m benchmarks.serving`)
 
-Command: `python benchmarks/serving.py` (model {shape}; untrained weights — speed does not depend on
+Command: `python -m benchmarks.serving` (model {shape}; untrained weights — speed does not depend on
 them). Machine: {machine()}. Server: `fanogan serve` in its own process on 127.0.0.1, client
 `FAnoGANClient` (gRPC, real TF Serving protos). Served and in-process scores agree to {max_diff:.1e}.
 

@@ -15,7 +15,7 @@ it measures, each in a fresh process (so peak RSS is per configuration):
 * iterative AnoGAN mapping (``IterativeMapping``: Adam on z, batched, one compiled graph),
   images/s and the speed-up of the encoder mapping at the same batch size.
 
-    python benchmarks/speed.py [--record] [--configs small,paper]
+    python -m benchmarks.speed [--record] [--configs small,paper]
 
 Writes the ``speed`` section of BENCHMARKS.md with ``--record``.
 """
@@ -30,8 +30,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _report import machine, median, write_section  # noqa: E402
+from benchmarks._report import machine, median, write_section  # noqa: E402
 
 CONFIGS = {
     # name: model, stage-1 batch (per critic update), stage-2 batch, timed epochs of steps
@@ -213,7 +212,7 @@ def _fmt(v, digits=1):
 
 def markdown(results: list[dict], host: str, wall: float, gpu: bool) -> str:
     lines = ["## Speed", "",
-             f"Command: `python benchmarks/speed.py --record`. Machine: {host}. One run; wall time {wall / 60:.1f} min.",
+             f"Command: `python -m benchmarks.speed --record`. Machine: {host}. One run; wall time {wall / 60:.1f} min.",
              "Synthetic images (speed does not depend on pixel values). Training: `keras.Model.fit` on the "
              "package's `tf.data` pipeline, median of the timed epochs after a warm-up epoch (tracing and "
              "XLA compilation excluded); stage 1 counts batch × 5 real images per generator update. Scoring: "
@@ -294,8 +293,9 @@ def main(argv=None) -> int:
     results = []
     for name in args.configs.split(","):
         for precision in precisions:
-            proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", name, precision],
-                                  stdout=subprocess.PIPE, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+            proc = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--child", name, precision],
+                                  stdout=subprocess.PIPE, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+                                  cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
             lines = proc.stdout.splitlines()
             print("\n".join(x for x in lines if not x.startswith("RESULT ")), flush=True)
             if proc.returncode != 0:

@@ -6,7 +6,7 @@ small calibrated detector, and runs `fanogan score` on lists of the first 7 000 
 (``os.wait4``), throughput from its wall time. Also kills one run part-way and resumes it,
 checking the resumed CSV equals the uninterrupted one.
 
-    python benchmarks/streaming.py --record
+    python -m benchmarks.streaming --record
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -114,11 +113,11 @@ def main(argv=None) -> int:
         print(f"killed after {partial_rows} rows, resumed: identical to the uninterrupted CSV: {same}", flush=True)
     (s_sec, s_rss, s_rows), (l_sec, l_rss, l_rows) = results[args.small], results[args.n]
     if args.record:
-        from _report import machine, write_section
+        from benchmarks._report import machine, write_section
 
         write_section("streaming", f"""## Streaming scoring: memory at 7 000 vs 70 000 images
 
-Command: `python benchmarks/streaming.py --record`. Machine: {machine()}.
+Command: `python -m benchmarks.streaming --record`. Machine: {machine()}.
 `fanogan score` over a `.txt` list of synthetic {args.size}×{args.size} 8-bit PNGs with a {args.size}×{args.size}, width-{args.dim}
 detector, batch {args.batch}, each run in its own process (peak RSS from its own rusage; time includes
 process start-up and the TensorFlow import). One run each.

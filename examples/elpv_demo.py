@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     from tf_fanogan.paper.datasets import load_elpv
     from tf_fanogan.recipes import cpu_recipe
     from tf_fanogan.reporting import visualize
-    from tf_fanogan.scoring.streaming import write_score_rows
+    from tf_fanogan.scoring.rows import write_score_rows
 
     t0 = time.time()
     data = load_elpv(seed=0)

@@ -150,7 +150,8 @@ import numpy as np
 from tf_fanogan import FAnoGAN, FAnoGANConfig, ModelConfig, GANTrainingConfig, EncoderTrainingConfig
 from tf_fanogan.serving.export import export_detector
 from tf_fanogan.serving.client import FAnoGANClient, RestClient
-from tf_fanogan.serving.server import ModelEntry, ModelServer
+from tf_fanogan.serving.manager import ModelEntry
+from tf_fanogan.serving.server import ModelServer
 
 FAST = os.environ.get("FANOGAN_FAST") == "1"
 rng = np.random.default_rng(0)

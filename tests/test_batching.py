@@ -10,7 +10,8 @@ from tf_fanogan.serving.export import export_detector
 from tf_fanogan.serving.batching import BatchingParameters, parse_batching_parameters
 from tf_fanogan.serving.client import FAnoGANClient, InvalidArgument
 from tf_fanogan.serving.servable import Servable
-from tf_fanogan.serving.server import ModelEntry, ModelServer
+from tf_fanogan.serving.manager import ModelEntry
+from tf_fanogan.serving.server import ModelServer
 from helpers import blobs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import blobs, tiny_config
+from helpers import tiny_config
 from tf_fanogan.models import latent
 from tf_fanogan.config import ConfigError, FAnoGANConfig, ModelConfig
 from tf_fanogan.models.encoder_trainer import EncoderTrainer

@@ -146,7 +146,6 @@ def test_iterative_mapping_as_anogan_defines_it(trained_detector):
     """AnoGAN's objective (L1 residual, lambda = 0.1 feature matching) falls from a seeded prior
     start; the start is the prior's draw per image position; z stays on the prior's support;
     E(x) is a second start."""
-    import tensorflow as tf
 
     from tf_fanogan.models import latent
     from tf_fanogan.paper.baselines import ANOGAN_SCORE, IterativeMapping, choose_learning_rate

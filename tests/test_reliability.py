@@ -184,7 +184,7 @@ _WRITER = textwrap.dedent("""
 
 def test_killed_writers_leave_the_old_state_or_the_new_one(trained_detector, tmp_path):
     from tf_fanogan.serving.export import list_versions
-    from tf_fanogan.serving.server import ModelEntry, ModelManager
+    from tf_fanogan.serving.manager import ModelEntry, ModelManager
 
     src = trained_detector.save(str(tmp_path / "src"))
     out = tmp_path / "out"

@@ -16,7 +16,8 @@ from tf_fanogan.scoring.scorer import Scorer
 from tf_fanogan.serving.client import FAnoGANClient, InvalidArgument
 from tf_fanogan.serving.export import export_detector
 from tf_fanogan.serving.servable import Servable, ServingError, error_message
-from tf_fanogan.serving.server import ModelEntry, ModelServer
+from tf_fanogan.serving.manager import ModelEntry
+from tf_fanogan.serving.server import ModelServer
 
 
 @pytest.fixture(scope="module")

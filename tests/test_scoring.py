@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from tf_fanogan import signatures as sig
 from helpers import blobs

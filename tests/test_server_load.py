@@ -14,7 +14,8 @@ import numpy as np
 
 from tf_fanogan.serving.export import export_detector
 from tf_fanogan.serving.client import FAnoGANClient
-from tf_fanogan.serving.server import ModelEntry, ModelServer
+from tf_fanogan.serving.manager import ModelEntry
+from tf_fanogan.serving.server import ModelServer
 from helpers import blobs, report
 
 CLIENTS, REQUESTS, DEADLINE_S = 32, 200, 300

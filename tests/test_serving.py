@@ -18,10 +18,11 @@ from PIL import Image
 from tf_fanogan import signatures as sig
 from tf_fanogan.serving.export import ExportError, export_detector, list_versions
 from tf_fanogan.serving import tensors
-from tf_fanogan.serving.client import FAnoGANClient, FailedPrecondition, InvalidArgument, NotFound, RestClient
-from tf_fanogan.serving.protos import get_model_status_pb2, model_server_config_pb2, predict_pb2, types_pb2
+from tf_fanogan.serving.client import FAnoGANClient, InvalidArgument, NotFound, RestClient
+from tf_fanogan.serving.protos import model_server_config_pb2, predict_pb2, types_pb2
 from tf_fanogan.serving.servable import Servable
-from tf_fanogan.serving.server import ModelEntry, ModelServer, parse_models_config
+from tf_fanogan.serving.manager import ModelEntry, parse_models_config
+from tf_fanogan.serving.server import ModelServer
 from helpers import blobs
 
 TOL = dict(rtol=1e-5, atol=1e-6)

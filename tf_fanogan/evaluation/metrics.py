@@ -236,12 +236,9 @@ def evaluate_detector(detector, images, labels, masks=None, validation=None, pix
     six highest scores, colour scale fixed from normal images) and ``extremes.png`` there.
     ``progress`` prints counts and rates of each step on stderr.
     """
-    import json
-    import os
 
     from tf_fanogan.data import images as data_lib
     from tf_fanogan import signatures as sig
-    from tf_fanogan.reporting import visualize
     from tf_fanogan.utils.progress import Progress, stage
 
     labels = np.asarray(labels).astype(int)

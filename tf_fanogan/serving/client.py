@@ -27,10 +27,9 @@ from tf_fanogan.serving import tensors
 from tf_fanogan.serving.protos import (
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
-    model_service_pb2_grpc,
-    types_pb2,
 )
 
 STATE_NAMES = {0: "UNKNOWN", 10: "START", 20: "LOADING", 30: "AVAILABLE", 40: "UNLOADING", 50: "END"}

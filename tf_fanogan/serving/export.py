@@ -35,9 +35,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_fanogan import signatures as sig
 from tf_fanogan.models import latent
 from tf_fanogan.scoring.scorer import Scorer
-from tf_fanogan import signatures as sig
 from tf_fanogan.utils.atomic import fsync_tree
 from tf_fanogan.utils.progress import Progress, stage
 

@@ -75,7 +75,7 @@ class Servable:
     def public_signatures(self) -> dict:
         return {k: v for k, v in self.signature_defs.items() if not k.startswith("__")}
 
-    def _signature(self, name: str):
+    def signature(self, name: str):
         name = name or SERVING_DEFAULT
         if name not in self.public_signatures:
             raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{name}" not found.')
@@ -87,7 +87,7 @@ class Servable:
         Returns ``(aliases, feeds, fetches)``: the output aliases to return, the feed dict keyed
         by tensor name and the tensor names to fetch.
         """
-        name, sdef = self._signature(signature_name)
+        name, sdef = self.signature(signature_name)
         expected = set(sdef.inputs)
         sent = set(inputs)
         if sent != expected:
