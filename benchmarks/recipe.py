@@ -98,11 +98,16 @@ def pictures(det, data, variant: str, args) -> list[str]:
     return [samples, recon]
 
 
+def _doc(path: str, variant: str) -> str:
+    """The picture's place in the repository (units may have run in another worktree)."""
+    return f"docs/benchmarks/recipe_{variant}/{os.path.basename(path)}"
+
+
 def markdown(results: list[dict], args, wall_s: float) -> str:
     from benchmarks._report import machine
 
     lines = ["## Training recipe on ELPV (`benchmarks/recipe.py`)", "",
-             f"Command: `python -m benchmarks.recipe --record`, from a worktree of commit `{args.commit}`. "
+             f"Command: `python -m benchmarks.recipe --record`, units run from a worktree of commit `{args.commit}`. "
              f"Machine: {machine()}. ELPV 32×32, width {args.dim}, latent 128; stage 1 {args.gan_iters} generator "
              f"updates (batch {args.batch_size}, Adam {args.gan_lr:g}, β = (0, 0.9), 5 critic updates each), stage 2 "
              f"{args.encoder_iters} encoder updates (izi_f, batch 32, RMSprop 5e-5); seeds {args.seeds} (weights and "
@@ -121,10 +126,11 @@ def markdown(results: list[dict], args, wall_s: float) -> str:
     pics = [(r["variant"], r["pictures"]) for r in results if r.get("pictures")]
     if pics:
         lines += ["", "Seed 0 of each variant: " + "; ".join(
-            f"{v}: [samples]({os.path.relpath(p[0], args.root)}), [reconstructions]({os.path.relpath(p[1], args.root)})"
+            f"{v}: [samples]({_doc(p[0], v)}), [reconstructions]({_doc(p[1], v)})"
             for v, p in pics) + "."]
-    lines += ["", f"Per-seed values: `{os.path.relpath(args.out, args.root)}/units/`. Wall time of this run "
-              f"(units already done not counted): {wall_s / 60:.1f} min."]
+    lines += ["", f"Per-seed values: `{os.path.relpath(args.out, args.root)}/units/`; wall time of the units "
+              f"shown: {sum(r.get('unit_wall_s', 0) for r in results) / 3600:.2f} h. Only variants and seeds whose "
+              "units have finished are shown (the seeds column counts them); the run resumes per unit."]
     return "\n".join(lines) + "\n"
 
 
@@ -141,6 +147,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="benchmarks/results/recipe")
     p.add_argument("--docs", default="docs/benchmarks")
     p.add_argument("--quick", action="store_true", help="a smoke run: tiny budgets, one seed, two variants")
+    p.add_argument("--report-only", action="store_true", help="write the section from the stored units, train nothing")
     p.add_argument("--record", action="store_true", help="write the recipe section of BENCHMARKS.md")
     args = p.parse_args(argv)
     if args.quick:
@@ -155,8 +162,8 @@ def main(argv=None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     from tf_fanogan.paper.datasets import load_elpv
 
-    data = load_elpv(seed=0)
-    if args.quick:
+    data = None if args.report_only else load_elpv(seed=0)
+    if args.quick and data is not None:
         data = {k: (v[:40] if k != "test_labels" else v) for k, v in data.items()}
         data["test_images"] = np.concatenate([data["test_normal"][:20], data["test_anomalous"][:20]])
         data["test_labels"] = np.r_[np.zeros(20, int), np.ones(20, int)]
@@ -165,7 +172,14 @@ def main(argv=None) -> int:
     results = []
     for seed in seeds:  # seed-major: every variant has its first seed early
         for variant in variants:
-            results.append(units.run(f"{variant}/seed{seed}", lambda: run_unit(variant, seed, data, args)))
+            key = f"{variant}/seed{seed}"
+            if args.report_only:
+                if units.get(key) is not None:
+                    results.append(units.get(key))
+                continue
+            results.append(units.run(key, lambda: run_unit(variant, seed, data, args)))
+    commits = sorted({r.get("commit", "unknown")[:10] for r in results})
+    args.commit = ", ".join(commits) if commits else args.commit
     text = markdown(results, args, time.time() - t0)
     print(text)
     if args.record:

@@ -31,7 +31,8 @@ def test_train_calibrate_score_info(tmp_path, capsys):
     assert main(["score", det, "--data", test, "--output", out_csv, "--batch-size", "2"]) == 0
     rows = list(csv.DictReader(open(out_csv)))
     assert len(rows) == 5
-    assert set(rows[0]) == {"path", "anomaly_score", "residual_score", "feature_score", "z_distance", "is_anomaly"}
+    assert set(rows[0]) == {"path", "anomaly_score", "residual_score", "feature_score", "z_distance", "p_value",
+                            "is_anomaly"}
     assert all(np.isfinite(float(r["anomaly_score"])) for r in rows)
     capsys.readouterr()
     assert main(["info", det]) == 0
@@ -70,3 +71,12 @@ def test_train_reports_its_plan_and_progress_on_stderr_only(tmp_path, capsys):
     assert "model 16x16x1, width 8, latent 16 (normal prior)" in plan
     assert "stage 1/2 WGAN-GP: 1 epochs, batch 4" in plan and "stage 2/2 encoder izi_f" in plan and "device:" in plan
     assert "c_loss" in err
+
+
+def test_score_alpha_decides_on_p_values(trained_detector, tmp_path):
+    det = trained_detector.save(str(tmp_path / "det"))
+    test = folder(tmp_path / "test", blobs(6, seed=3))
+    out_csv = str(tmp_path / "s.csv")
+    assert main(["score", det, "--data", test, "--output", out_csv, "--alpha", "0.5"]) == 0
+    rows = list(csv.DictReader(open(out_csv)))
+    assert [r["is_anomaly"] == "true" for r in rows] == [float(r["p_value"]) <= 0.5 for r in rows]

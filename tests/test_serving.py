@@ -177,7 +177,7 @@ def test_metadata_skips_internal_signatures(client):
     assert not [k for k in meta if k.startswith("__")]
     assert meta["score"]["inputs"]["images"] == ("float", (-1, 16, 16, 1))
     assert meta["score_uint8"]["inputs"]["images"][0] == "uint8"
-    assert set(meta["score"]["outputs"]) == {*sig.SCORE_OUTPUTS, sig.IS_ANOMALY}
+    assert set(meta["score"]["outputs"]) == {*sig.SCORE_OUTPUTS, sig.P_VALUE, sig.IS_ANOMALY}
 
 
 def test_output_filter_and_client_side_validation(trained_detector, client):

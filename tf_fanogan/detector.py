@@ -6,7 +6,6 @@ import hashlib
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tf_fanogan import persistence
 from tf_fanogan import signatures as sig
@@ -15,8 +14,9 @@ from tf_fanogan.data import images as data_lib
 from tf_fanogan.evaluation.metrics import threshold_at_fpr
 from tf_fanogan.models.networks import build_networks, dtype_policy
 from tf_fanogan.errors import DetectorError
-from tf_fanogan.scoring.scorer import Scorer
+from tf_fanogan.scoring.scorer import Scorer, run_batches
 from tf_fanogan.training import distribute, stages
+from tf_fanogan.training.monitoring import stage_monitors
 from tf_fanogan.training.workdir import STAGE_LABELS, Workdir, for_worker
 
 __all__ = ["FAnoGAN", "DetectorError"]
@@ -62,6 +62,7 @@ class FAnoGAN:
 
     def _reset_learned_state(self) -> None:
         self.threshold_: float | None = None
+        self.holdout_scores_: np.ndarray | None = None
         self.calibration_: dict | None = None
         self.history_: dict = {}
         self.updates_: dict = {}
@@ -92,10 +93,14 @@ class FAnoGAN:
 
     @property
     def scorer(self) -> Scorer:
-        """The :class:`~tf_fanogan.scoring.scorer.Scorer` for the current kappa and threshold."""
-        key = (self.config.encoder.kappa, self.threshold_)
-        if self._scorer is None or (self._scorer.kappa, self._scorer.threshold) != key:
-            self._scorer = Scorer(self.generator, self.critic, self.encoder, self.config.model.image_shape, *key)
+        """The :class:`~tf_fanogan.scoring.scorer.Scorer` for the current kappa, threshold and
+        calibration scores."""
+        held = None if self.holdout_scores_ is None else hashlib.sha256(self.holdout_scores_.tobytes()).hexdigest()
+        key = (self.config.encoder.kappa, self.threshold_, held)
+        if self._scorer is None or self._scorer_key != key:
+            self._scorer = Scorer(self.generator, self.critic, self.encoder, self.config.model.image_shape,
+                                  key[0], key[1], self.holdout_scores_)
+            self._scorer_key = key
         return self._scorer
 
     def prepare(self, images, names=None) -> np.ndarray:
@@ -134,7 +139,7 @@ class FAnoGAN:
             raise DetectorError("train stage 1 (the GAN) before the encoder")
         x = self.prepare(normal_images) * 2.0 - 1.0
         val = None if validation is None else self.prepare(validation) * 2.0 - 1.0
-        self.threshold_ = self.calibration_ = None
+        self.threshold_ = self.calibration_ = self.holdout_scores_ = None
         self.data_fingerprint_ = hashlib.sha256(x.tobytes()).hexdigest()[:16]
         work = Workdir(for_worker(workdir, self.strategy))
         if not distribute.is_chief(self.strategy):
@@ -151,8 +156,8 @@ class FAnoGAN:
                 continue
             if name == "encoder" and not self.trained_["gan"]:
                 raise DetectorError("train stage 1 (the GAN) before the encoder")
-            cbs = list(callbacks or []) + self._monitors(tensorboard, name, x if name == "gan" or val is None else val,
-                                                        image_interval)
+            cbs = list(callbacks or []) + stage_monitors(
+                tensorboard, name, self.networks, x if name == "gan" or val is None else val, self.config, image_interval)
             if name == "gan":
                 hist, updates = stages.train_gan(self.generator, self.critic, self.config, x, self.strategy, work,
                                                  cbs, verbose)
@@ -163,43 +168,35 @@ class FAnoGAN:
             work.publish(name, self.networks, hist)
         return self
 
-    def _monitors(self, tensorboard: str | None, stage: str, fixed_images, interval: int) -> list:
-        """Keras' TensorBoard (scalars) and the TrainingMonitor (images, health) for a stage."""
-        if not tensorboard:
-            return []
-        import os
-
-        from tf_fanogan.training.monitoring import TrainingMonitor
-
-        log_dir = os.path.join(tensorboard, stage)
-        return [keras.callbacks.TensorBoard(log_dir, write_graph=False, update_freq="epoch"),
-                TrainingMonitor(os.path.join(log_dir, "monitor"), stage, self.generator, self.critic,
-                                self.encoder if stage == "encoder" else None, fixed_images[:16],
-                                kappa=self.config.encoder.kappa, interval=interval, seed=self.config.seed,
-                                latent_prior=self.config.model.latent_prior)]
-
     # ----------------------------------------------------------------- scoring
     def _require(self):
         if not self.trained_["encoder"]:
             raise DetectorError("the detector has no trained encoder yet: call fit() first")
 
     def _run(self, fn, images, batch_size, progress=None):
-        x = self.prepare(images)
-        bs = int(batch_size or self.config.score_batch_size)
-        parts = []
-        for s in data_lib.batches(len(x), bs):
-            parts.append({k: v.numpy() for k, v in fn(tf.constant(x[s])).items()})
-            if progress is not None:
-                progress.update(s.stop - s.start)
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return run_batches(fn, self.prepare(images), int(batch_size or self.config.score_batch_size), progress)
 
-    def score(self, images, batch_size: int | None = None, progress=None) -> dict[str, np.ndarray]:
+    def score(self, images, batch_size: int | None = None, progress=None, alpha: float | None = None
+              ) -> dict[str, np.ndarray]:
         """Scores every image: ``anomaly_score``, ``residual_score``, ``feature_score``,
-        ``z_distance`` (and ``is_anomaly`` once calibrated), each of shape (N,).
-        ``progress``: an object with ``update(n)`` (e.g. :class:`tf_fanogan.utils.progress.Progress`),
-        told after each batch."""
+        ``z_distance``, and once calibrated ``p_value`` and ``is_anomaly``, each of shape (N,).
+
+        Args:
+            alpha: Decide ``is_anomaly`` as ``p_value <= alpha`` (false-positive rate at most
+                alpha for images like the hold-out set) instead of by the threshold.
+            progress: An object with ``update(n)`` (e.g. :class:`tf_fanogan.utils.progress.Progress`),
+                told after each batch.
+        """
         self._require()
-        return self._run(self.scorer.score, images, batch_size, progress)
+        if alpha is not None:
+            if not 0.0 < alpha < 1.0:
+                raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+            if self.holdout_scores_ is None:
+                raise DetectorError("p-values need a calibrated detector: call calibrate(normal_holdout) first")
+        out = self._run(self.scorer.score, images, batch_size, progress)
+        if alpha is not None:
+            out[sig.IS_ANOMALY] = out[sig.P_VALUE] <= alpha
+        return out
 
     def residual_maps(self, images, batch_size: int | None = None, progress=None) -> dict[str, np.ndarray]:
         """``residual_map`` |x - G(E(x))| and ``reconstruction``, (N, S, S, C) in [0, 1]."""
@@ -224,10 +221,11 @@ class FAnoGAN:
         if len(x) < needed:
             raise DetectorError(f"calibrating at FPR {fpr:g} needs at least {needed} normal hold-out images (it "
                                 f"resolves FPR in steps of 1/n); got {len(x)}")
-        self.threshold_ = None
+        self.threshold_ = self.holdout_scores_ = None
         scores = self.score(x)[sig.ANOMALY_SCORE]
         threshold = threshold_at_fpr(scores, fpr)
         self.threshold_ = threshold
+        self.holdout_scores_ = np.sort(scores.astype(np.float32))
         self.calibration_ = {
             "fpr_target": fpr, "fpr_on_holdout": float(np.mean(scores > threshold)), "n_images": int(len(scores)),
             "threshold": threshold, "score_mean": float(scores.mean()), "score_std": float(scores.std()),
@@ -235,18 +233,17 @@ class FAnoGAN:
         }
         return self
 
-    def predict(self, images, batch_size: int | None = None) -> np.ndarray:
-        """Boolean anomaly decisions, the scorer's ``is_anomaly`` (needs :meth:`calibrate`)."""
+    def predict(self, images, batch_size: int | None = None, alpha: float | None = None) -> np.ndarray:
+        """Boolean anomaly decisions (needs :meth:`calibrate`): above the threshold, or with
+        ``alpha`` a conformal p-value <= alpha."""
         if self.threshold_ is None:
             raise DetectorError("the detector is not calibrated: call calibrate(normal_holdout) first")
-        return self.score(images, batch_size)[sig.IS_ANOMALY]
+        return self.score(images, batch_size, alpha=alpha)[sig.IS_ANOMALY]
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str) -> str:
         """Writes config, weights, calibration and a hash manifest to ``path`` atomically."""
-        state = {"threshold": self.threshold_, "calibration": self.calibration_, "trained": self.trained_,
-                 "data_fingerprint": self.data_fingerprint_, "history": self.history_, "updates": self.updates_}
-        return persistence.save(path, self.config, self.networks, state)
+        return persistence.save(path, self.config, self.networks, persistence.state_of(self))
 
     @classmethod
     def load(cls, path: str, mixed_precision: bool | None = None, strategy="none") -> "FAnoGAN":
@@ -264,17 +261,10 @@ class FAnoGAN:
             config.mixed_precision = bool(mixed_precision)
         det = cls(config, strategy=strategy)
         persistence.load_weights(path, det.networks)
-        state = persistence.load_state(path)
-        det.threshold_, det.calibration_, det.trained_ = state["threshold"], state["calibration"], state["trained"]
-        det.data_fingerprint_ = state.get("data_fingerprint")
-        det.history_, det.updates_ = state.get("history", {}), state.get("updates", {})
+        persistence.apply_state(det, persistence.load_state(path))
         return det
 
     def summary(self) -> dict:
         """Facts for ``fanogan info``: config, parameter counts, training and calibration."""
-        counts = {n: int(sum(np.prod(w.shape) for w in net.trainable_weights)) for n, net in self.networks.items()}
-        counts["total"] = sum(counts.values())
-        return {"config": self.config.to_dict(), "trainable_parameters": counts, "trained": self.trained_,
-                "updates": self.updates_, "threshold": self.threshold_, "calibration": self.calibration_,
-                "data_fingerprint": self.data_fingerprint_}
+        return persistence.summary(self)
 

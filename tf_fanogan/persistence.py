@@ -100,3 +100,33 @@ def load_weights(path: str, networks: dict) -> None:
 def load_state(path: str) -> dict:
     with open(os.path.join(path, STATE_FILE)) as f:
         return json.load(f)
+
+
+def state_of(det) -> dict:
+    """A detector's fitted state, as ``state.json`` stores it."""
+    held = det.holdout_scores_
+    return {"threshold": det.threshold_, "calibration": det.calibration_, "trained": det.trained_,
+            "holdout_scores": None if held is None else [float(v) for v in held],
+            "data_fingerprint": det.data_fingerprint_, "history": det.history_, "updates": det.updates_}
+
+
+def apply_state(det, state: dict) -> None:
+    """Sets a loaded detector's fitted state (keys absent in older detectors stay empty)."""
+    import numpy as np
+
+    det.threshold_, det.calibration_, det.trained_ = state["threshold"], state["calibration"], state["trained"]
+    det.data_fingerprint_ = state.get("data_fingerprint")
+    held = state.get("holdout_scores")  # absent in detectors calibrated before p-values existed
+    det.holdout_scores_ = None if held is None else np.asarray(held, np.float32)
+    det.history_, det.updates_ = state.get("history", {}), state.get("updates", {})
+
+
+def summary(det) -> dict:
+    """Facts for ``fanogan info``: config, parameter counts, training and calibration."""
+    import numpy as np
+
+    counts = {n: int(sum(np.prod(w.shape) for w in net.trainable_weights)) for n, net in det.networks.items()}
+    counts["total"] = sum(counts.values())
+    return {"config": det.config.to_dict(), "trainable_parameters": counts, "trained": det.trained_,
+            "updates": det.updates_, "threshold": det.threshold_, "calibration": det.calibration_,
+            "data_fingerprint": det.data_fingerprint_}

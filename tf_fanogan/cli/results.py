@@ -17,6 +17,9 @@ def add_parsers(sub) -> dict:
     add_data(p, help_text="image folder (recursive), .txt list of paths, .npy array or image file")
     p.add_argument("--output", required=True, help="CSV file to write (streamed via <output>.partial; a rerun resumes it)")
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--alpha", type=float, default=None,
+                   help="flag p_value <= ALPHA (false-positive rate at most ALPHA for images like the hold-out "
+                        "set) instead of the calibrated threshold")
     p.add_argument("--on-error", choices=["raise", "skip"], default="raise",
                    help="'skip' scores the good files and writes the bad ones to <output>.errors.csv")
     p = sub.add_parser("evaluate", help="metrics and plots on labelled images (normal/ anomalous/ [masks/] or CSV)")
@@ -62,7 +65,7 @@ def _score(args) -> int:
 
     det = FAnoGAN.load(args.detector)
     c = score_to_csv(det, args.data, args.output, batch_size=args.batch_size or det.config.score_batch_size,
-                     on_error=args.on_error)
+                     on_error=args.on_error, alpha=args.alpha)
     total = c["scored"] + c["resumed"]
     print(f"scored {total} images -> {args.output}"
           + (f" ({c['resumed']} from the interrupted run)" if c["resumed"] else "")

@@ -24,7 +24,7 @@ def format_value(v) -> str:
 
 def columns(scores: dict, name_column: str = "path", extra=()) -> list[str]:
     """Header: the name, the extra columns, the score components present, then ``is_anomaly``."""
-    return [name_column, *extra, *(k for k in sig.SCORE_OUTPUTS if k in scores),
+    return [name_column, *extra, *(k for k in (*sig.SCORE_OUTPUTS, sig.P_VALUE) if k in scores),
             *([sig.IS_ANOMALY] if sig.IS_ANOMALY in scores else [])]
 
 

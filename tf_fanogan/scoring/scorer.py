@@ -9,10 +9,25 @@ served scores are one computation, and ``is_anomaly`` is decided here and nowher
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from tf_fanogan import signatures as sig
 from tf_fanogan.scoring import forward
+
+
+def conformal_p_values(scores, sorted_holdout):
+    """``(1 + #{hold-out scores >= s}) / (n + 1)`` per score, for ``sorted_holdout`` ascending.
+
+    The conformal p-value (Vovk et al. 2005; Bates et al., "Testing for outliers with conformal
+    p-values", Ann. Statist. 2023): when a test image and the n hold-out images are
+    exchangeable (drawn alike from the normal distribution), P(p <= alpha) <= alpha, so flagging
+    p <= alpha has a false-positive rate of at most alpha. It holds only for images like the
+    hold-out set; drift in acquisition breaks it. The smallest p-value is 1 / (n + 1)."""
+    sorted_holdout = tf.cast(sorted_holdout, tf.float32)
+    n = tf.size(sorted_holdout)
+    below = tf.searchsorted(sorted_holdout, tf.cast(scores, tf.float32), side="left")  # #{h < s}
+    return (1.0 + tf.cast(n - below, tf.float32)) / tf.cast(n + 1, tf.float32)
 
 
 class Scorer(tf.Module):
@@ -24,6 +39,9 @@ class Scorer(tf.Module):
         kappa: Weight of the critic-feature residual A_D in the anomaly score.
         threshold: Calibrated anomaly-score threshold; without it ``score`` has no
             ``is_anomaly``.
+        holdout_scores: Anomaly scores of the normal hold-out images of the calibration; with
+            them ``score`` adds ``p_value``, the conformal p-value
+            ``(1 + #{hold-out scores >= s}) / (n + 1)`` (see :func:`conformal_p_values`).
 
     Example:
         >>> scorer = Scorer(g, c, e, (32, 32, 1), kappa=1.0, threshold=0.12)
@@ -31,13 +49,14 @@ class Scorer(tf.Module):
     """
 
     def __init__(self, generator, critic, encoder, image_shape, kappa: float, threshold: float | None = None,
-                 name: str = "fanogan_scorer"):
+                 holdout_scores=None, name: str = "fanogan_scorer"):
         super().__init__(name=name)
         self.generator, self.critic, self.encoder = generator, critic, encoder
         self.image_shape = tuple(int(v) for v in image_shape)
         self.latent_dim = int(generator.input_shape[-1])
         self.kappa = float(kappa)
         self.threshold = None if threshold is None else float(threshold)
+        self.holdout_scores = None if holdout_scores is None else np.sort(np.asarray(holdout_scores, np.float32))
         images = tf.TensorSpec((None,) + self.image_shape, tf.float32, name=sig.IMAGES)
         self.score = tf.function(self.score_images, input_signature=[images])
         self.residual_map = tf.function(self.residual_map_images, input_signature=[images])
@@ -81,6 +100,8 @@ class Scorer(tf.Module):
         ``is_anomaly`` when calibrated (not traced: the building block of every score endpoint)."""
         out = self._forward(images01)
         result = {k: out[k] for k in sig.SCORE_OUTPUTS}
+        if self.holdout_scores is not None:
+            result[sig.P_VALUE] = conformal_p_values(result[sig.ANOMALY_SCORE], tf.constant(self.holdout_scores))
         if self.threshold is not None:
             result[sig.IS_ANOMALY] = self.decide(result[sig.ANOMALY_SCORE])
         return result
@@ -96,3 +117,16 @@ class Scorer(tf.Module):
     def generate_images(self, z) -> dict:
         z = tf.ensure_shape(z, (None, self.latent_dim))
         return {sig.GENERATED_IMAGES: forward.to_input_units(self.generator(z, training=False))}
+
+
+def run_batches(fn, images01, batch_size: int, progress=None) -> dict:
+    """Runs an endpoint over (N, ...) images in batches of ``batch_size`` (the last one short,
+    every image scored once); returns NumPy arrays of N rows. ``progress.update(n)`` after each."""
+    from tf_fanogan.data.images import batches
+
+    parts = []
+    for s in batches(len(images01), batch_size):
+        parts.append({k: v.numpy() for k, v in fn(tf.constant(images01[s])).items()})
+        if progress is not None:
+            progress.update(s.stop - s.start)
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -60,6 +60,8 @@ def _fingerprint(detector) -> str:
     import json
 
     h = hashlib.sha256(json.dumps([detector.config.to_dict(), detector.threshold_], sort_keys=True).encode())
+    if detector.holdout_scores_ is not None:
+        h.update(np.asarray(detector.holdout_scores_, np.float32).tobytes())
     for net in (detector.generator, detector.critic, detector.encoder):
         for w in net.get_weights():
             h.update(np.ascontiguousarray(w).tobytes())
@@ -101,7 +103,7 @@ def _done_rows(partial: str, header: list[str]) -> int:
 
 
 def score_to_csv(detector, source: str, output: str, batch_size: int = 256, chunk_batches: int = 4,
-                 on_error: str = "raise", workers: int = 4, progress: bool = True) -> dict:
+                 on_error: str = "raise", workers: int = 4, progress: bool = True, alpha: float | None = None) -> dict:
     """Scores every image of ``source`` into ``output`` (CSV), streaming and resumable.
 
     Args:
@@ -123,7 +125,8 @@ def score_to_csv(detector, source: str, output: str, batch_size: int = 256, chun
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     names, load = list_sources(source)
     m = detector.config.model
-    columns = ["path", *sig.SCORE_OUTPUTS] + ([sig.IS_ANOMALY] if detector.threshold_ is not None else [])
+    columns = (["path", *sig.SCORE_OUTPUTS] + ([sig.P_VALUE] if detector.holdout_scores_ is not None else [])
+               + ([sig.IS_ANOMALY] if detector.threshold_ is not None or alpha is not None else []))
     partial, errors_partial = output + ".partial", output + ".errors.partial"
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     _claim(output + ".partial.json", {"detector": _fingerprint(detector), "source": os.path.abspath(source),
@@ -149,7 +152,7 @@ def score_to_csv(detector, source: str, output: str, batch_size: int = 256, chun
         print(f"resuming: {start} of {len(names)} images already done in {partial}", file=sys.stderr)
     bar = Progress("scored", len(names), enabled=progress, initial=start)
     try:
-        _stream(detector, names, read, columns, partial, errors_partial, start, chunk, batch_size, workers,
+        _stream(detector, names, read, columns, partial, errors_partial, start, chunk, batch_size, workers, alpha,
                 counts, bar)
     except BaseException:
         if start == 0 and counts["scored"] == 0 and counts["errors"] == 0:  # nothing to keep
@@ -161,7 +164,7 @@ def score_to_csv(detector, source: str, output: str, batch_size: int = 256, chun
     return _finish(output, partial, errors_partial, counts, source, columns, t0)
 
 
-def _stream(detector, names, read, columns, partial, errors_partial, start, chunk, batch_size, workers,
+def _stream(detector, names, read, columns, partial, errors_partial, start, chunk, batch_size, workers, alpha,
             counts, bar) -> None:
     new_file = not os.path.exists(partial)
     with open(partial, "a", newline="") as out, ThreadPoolExecutor(workers) as pool:
@@ -178,7 +181,7 @@ def _stream(detector, names, read, columns, partial, errors_partial, start, chun
             good = [(i, img) for i, (img, _) in zip(range(lo, hi), results) if img is not None]
             if good:
                 x = np.stack([img for _, img in good])
-                scores = detector.score(x, batch_size=batch_size)
+                scores = detector.score(x, batch_size=batch_size, alpha=alpha)
                 for j, (i, _) in enumerate(good):
                     writer.writerow([names[i]] + [format_value(scores[c][j]) for c in columns[1:]])
                 counts["scored"] += len(good)

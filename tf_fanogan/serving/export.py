@@ -9,7 +9,9 @@ Signatures (names in :mod:`tf_fanogan.signatures`; every output batch-major):
 
 * ``score`` (= ``serving_default``): ``images`` float32 (N, H, W, C) in [0, 1] ->
   ``anomaly_score``, ``residual_score``, ``feature_score``, ``z_distance`` (float32),
-  ``is_anomaly`` (bool, against the calibrated threshold, which travels in model_info.json).
+  ``p_value`` (float32, the conformal p-value against the calibration's hold-out scores, a
+  constant of the graph), ``is_anomaly`` (bool, against the calibrated threshold, which
+  travels in model_info.json).
 * ``score_uint8``: ``images`` uint8 (N, H, W, C), scaled in-graph; same outputs.
 * ``score_image_bytes``: ``image_bytes`` string (N,) of encoded PNG/JPEG/BMP, decoded and
   resized in-graph; same outputs.
@@ -95,7 +97,8 @@ def serving_functions(detector):
         raise ExportError("calibrate the detector before export (the score signature returns is_anomaly)")
     m = detector.config.model
     size, channels = m.image_size, m.channels
-    scorer = Scorer(*_float32_networks(detector), m.image_shape, detector.config.encoder.kappa, detector.threshold_)
+    scorer = Scorer(*_float32_networks(detector), m.image_shape, detector.config.encoder.kappa, detector.threshold_,
+                    detector.holdout_scores_)
     image_shape = [None, size, size, channels]
 
     def score_uint8(images):
@@ -186,6 +189,9 @@ def model_info(detector, model_name: str, version: int) -> dict:
         "kappa": detector.config.encoder.kappa,
         "encoder_mode": detector.config.encoder.mode,
         "threshold": detector.threshold_,
+        "p_value": (None if detector.holdout_scores_ is None else
+                    {"definition": "(1 + #{hold-out anomaly scores >= s}) / (n + 1), computed in the graph",
+                     "n_holdout": int(len(detector.holdout_scores_))}),
         "calibration_fpr": cal.get("fpr_target"),
         "calibration": cal,
         "training_data_fingerprint": detector.data_fingerprint_,

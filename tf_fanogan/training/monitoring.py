@@ -163,3 +163,16 @@ class TrainingMonitor(keras.callbacks.Callback):
             tf.summary.image("reconstructions/real_reconstruction_residual", image_grid(rows, 6)[None], step=step)
             tf.summary.scalar("encoder/val_izi", float(out["residual_score"].numpy().mean()), step=step)
             tf.summary.scalar("encoder/val_izi_f", float(out["anomaly_score"].numpy().mean()), step=step)
+
+
+def stage_monitors(tensorboard: str | None, stage: str, networks: dict, fixed_images, config, interval: int = 1) -> list:
+    """Keras' TensorBoard callback (scalars) and a :class:`TrainingMonitor` (images, GAN health)
+    for one stage, logging under ``<tensorboard>/<stage>/``; none without a directory."""
+    if not tensorboard:
+        return []
+    log_dir = os.path.join(tensorboard, stage)
+    return [keras.callbacks.TensorBoard(log_dir, write_graph=False, update_freq="epoch"),
+            TrainingMonitor(os.path.join(log_dir, "monitor"), stage, networks["generator"], networks["critic"],
+                            networks["encoder"] if stage == "encoder" else None, fixed_images[:16],
+                            kappa=config.encoder.kappa, interval=interval, seed=config.seed,
+                            latent_prior=config.model.latent_prior)]
