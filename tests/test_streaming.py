@@ -29,7 +29,7 @@ class _Interrupt(BaseException):
 def test_chunks_are_bounded_and_every_image_is_scored(trained_detector, folder, tmp_path, monkeypatch):
     sizes = []
     real = trained_detector.score
-    monkeypatch.setattr(trained_detector, "score", lambda x, batch_size=None: sizes.append(len(x)) or real(x, batch_size))
+    monkeypatch.setattr(trained_detector, "score", lambda x, batch_size=None, **kw: sizes.append(len(x)) or real(x, batch_size, **kw))
     c = score_to_csv(trained_detector, str(folder / "imgs"), str(tmp_path / "s.csv"), batch_size=4,
                      chunk_batches=2, progress=False)
     assert max(sizes) == 8 and sum(sizes) == 30 and c["scored"] == 30 and c["resumed"] == 0
@@ -45,11 +45,11 @@ def test_an_interrupted_run_resumes_to_the_same_file(trained_detector, folder, t
     out = tmp_path / "out.csv"
     real, calls = trained_detector.score, []
 
-    def dying(x, batch_size=None):
+    def dying(x, batch_size=None, **kw):
         calls.append(len(x))
         if len(calls) == 4:
             raise _Interrupt()  # like a kill: after 3 chunks were written
-        return real(x, batch_size)
+        return real(x, batch_size, **kw)
 
     monkeypatch.setattr(trained_detector, "score", dying)
     with pytest.raises(_Interrupt):
@@ -75,8 +75,8 @@ def test_another_detector_does_not_resume_a_partial_run(trained_detector, folder
     real = trained_detector.score
     n = []
     monkeypatch.setattr(trained_detector, "score",
-                        lambda x, batch_size=None: (_ for _ in ()).throw(_Interrupt()) if n.append(1) or len(n) > 1
-                        else real(x, batch_size))
+                        lambda x, batch_size=None, **kw: (_ for _ in ()).throw(_Interrupt())
+                        if n.append(1) or len(n) > 1 else real(x, batch_size, **kw))
     with pytest.raises(_Interrupt):
         score_to_csv(trained_detector, str(folder / "imgs"), str(out), batch_size=4, chunk_batches=1, progress=False)
     monkeypatch.setattr(trained_detector, "score", real)
