@@ -169,6 +169,8 @@ class IterativeMapping:
         fake_features = tf.cast(fake_features, tf.float32)
         anogan = ((1.0 - self.lam) * tf.reduce_sum(tf.abs(x - fake), axis=[1, 2, 3])
                   + self.lam * tf.reduce_sum(tf.abs(real_features - fake_features), axis=1))
+        # The izi_f objective is score_batch's A(x) for this z, spelled out so that f(x) is computed
+        # once per search rather than once per step; the final scores come from score_batch itself.
         izi_f = (tf.reduce_mean(tf.square(x - fake), axis=[1, 2, 3])
                  + self.kappa * tf.reduce_mean(tf.square(real_features - fake_features), axis=1))
         return anogan, izi_f
