@@ -24,14 +24,28 @@ def load_image(path: str) -> np.ndarray:
 
     Alpha channels are dropped; palette and 1-bit images become RGB / 8-bit grayscale.
     """
-    from PIL import Image, UnidentifiedImageError
-
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such file")
+    check_image_name(path)
+    with open(path, "rb") as f:
+        return decode_image_bytes(f.read(), path)
+
+
+def check_image_name(path: str) -> None:
+    """Refuses a file whose name does not end in one of :data:`IMAGE_EXTENSIONS`."""
     if not path.lower().endswith(IMAGE_EXTENSIONS):
         raise DataError(f"{path}: not an image file (expected one of {', '.join(IMAGE_EXTENSIONS)})")
+
+
+def decode_image_bytes(data: bytes, name: str) -> np.ndarray:
+    """The one in-process decoder: encoded PNG (8/16-bit), JPEG, BMP or TIFF bytes -> array, as
+    :func:`load_image` returns it. ``name`` (a path) appears in every error."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             im.load()
             mode = im.mode
             if mode in ("P", "PA", "RGBA", "CMYK", "YCbCr"):
@@ -39,11 +53,14 @@ def load_image(path: str) -> np.ndarray:
             elif mode in ("1", "LA"):
                 im = im.convert("L")
             arr = np.asarray(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DataError(f"{path}: cannot read image ({e})") from None
+    except UnidentifiedImageError:
+        raise DataError(f"{name}: cannot read image (not a PNG, JPEG, BMP or TIFF file, or its header is "
+                        f"damaged; {len(data)} bytes)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"{name}: cannot read image ({e})") from None
     if mode.startswith("I") and arr.dtype != np.uint16:
         if arr.min() < 0 or arr.max() > 65535:
-            raise DataError(f"{path}: integer pixel values outside 0..65535")
+            raise DataError(f"{name}: integer pixel values outside 0..65535")
         arr = arr.astype(np.uint16)
     if mode == "F":
         arr = arr.astype(np.float32)
