@@ -170,6 +170,9 @@ def main(argv=None) -> int:
 
         in_memory = results["beam-score, DirectRunner in-memory, 1 worker"][0]
         rest = in_memory - split["decode"] - split["model"] - startup
+        named = {"the model": split["model"], "decoding": split["decode"], "start-up and imports": startup,
+                 "Beam's own work": rest}
+        dominant = max(named, key=named.get)
         write_section("beam", f"""## Batch scoring on Apache Beam vs `fanogan score`
 
 Command: `python -m benchmarks.beam --record`. Machine: {machine()}.
@@ -188,6 +191,7 @@ What the time goes to, measured in one process: decoding and resizing all {args.
 decoder on one thread {split['decode']:.1f} s; the SavedModel's `score` signature on them, batch {args.batch}
 {split['model']:.1f} s; starting Python and importing TensorFlow and Beam {startup:.1f} s. The rest of the
 in-memory run, {rest:.1f} s, is Beam's own work (listing, reshuffle, batching, bundle handling, sinks).
+Largest part here: {dominant}.
 On 2 cores a second worker process competes with the first for the same cores and loads its own copy of
 TensorFlow and the model; Beam pays off where there are more machines, not more processes on this one.
 """)

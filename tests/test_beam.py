@@ -17,7 +17,9 @@ from apache_beam.testing.util import assert_that, equal_to  # noqa: E402
 
 from helpers import blobs  # noqa: E402
 from tf_fanogan.beam import ScoreImages, read_export  # noqa: E402
-from tf_fanogan.beam.handler import ExportedModelError  # noqa: E402
+import apache_beam as beam  # noqa: E402
+
+from tf_fanogan.beam.handler import ExportedModelError, SavedModelScoreHandler  # noqa: E402
 from tf_fanogan.cli import main  # noqa: E402
 from tf_fanogan.serving.export import export_detector  # noqa: E402
 
@@ -107,6 +109,9 @@ def test_bad_files_go_to_the_dead_letters_and_the_rest_is_scored(version, images
     rgb[..., 0] = 255
     Image.fromarray(rgb).save(bad / "colour.png")  # 3 distinct channels for a grayscale model
     (bad / "notes.txt").write_text("not an image")
+    nan = np.full((24, 24), 0.5, np.float32)
+    nan[3, 3] = np.nan
+    Image.fromarray(nan, mode="F").save(bad / "nan.tif")  # a float image with a NaN pixel
     lst = tmp_path / "list.txt"
     lst.write_text(f"# a list, relative to its folder\nbad/missing.png\n{images}/png/00.png\n")
     out = str(tmp_path / "out" / "s")
@@ -116,7 +121,8 @@ def test_bad_files_go_to_the_dead_letters_and_the_rest_is_scored(version, images
     rows = read_shards(out)
     assert sorted(os.path.basename(r["path"]) for r in rows) == ["00.png", "08.jpg", "09.jpg", "10.jpg", "11.jpg"]
     errors = {os.path.basename(r["path"]): r["reason"] for r in read_shards(f"{out}-errors")}
-    assert set(errors) == {"broken.png", "tiny.png", "colour.png", "notes.txt", "missing.png"}
+    assert set(errors) == {"broken.png", "tiny.png", "colour.png", "notes.txt", "nan.tif", "missing.png"}
+    assert "NaN or inf" in errors["nan.tif"]
     assert "cannot read image" in errors["broken.png"]
     assert "smaller than the model's 16x16" in errors["tiny.png"]
     assert "3 colour channels" in errors["colour.png"]
@@ -182,6 +188,22 @@ def test_score_images_transform_with_alpha(version, images, reference):
         out = p | ScoreImages(str(lst), version, max_batch_size=2, alpha=alpha)
         assert_that(out["rows"], lambda rows: equal_to(want)(decisions(rows)), label="rows")
         assert_that(out["errors"], equal_to([]), label="errors")
+
+
+class FailingHandler(SavedModelScoreHandler):
+    def run_inference(self, batch, model, inference_args=None):
+        raise ValueError("simulated model failure")
+
+
+def test_a_failed_model_call_puts_its_batch_in_the_dead_letters(version, images):
+    score = ScoreImages(f"{images}/png/0[0-2].png", version)
+    score.handler = FailingHandler(score.model)
+    with BeamTestPipeline() as p:
+        out = p | score
+        assert_that(out["rows"], equal_to([]), label="rows")
+        assert_that(out["errors"] | beam.Map(lambda e: (os.path.basename(e["path"]), e["reason"].split(": ", 1)[1])),
+                    equal_to([(f"0{i}.png", "the model refused its batch (ValueError: simulated model failure)")
+                              for i in range(3)]), label="errors")
 
 
 def test_model_that_is_not_an_exported_version_is_refused(version, trained_detector, tmp_path, capsys):

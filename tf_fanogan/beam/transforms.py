@@ -84,10 +84,20 @@ def _row(keyed) -> dict:
     return {"path": path, **{k: (bool(v) if k == "is_anomaly" else float(v)) for k, v in prediction.items()}}
 
 
+def _describe(exc) -> str:
+    """``Type: message`` of a failure from ``with_exception_handling``, which hands over
+    ``(type, repr, traceback lines)`` rather than the exception itself."""
+    if isinstance(exc, tuple) and len(exc) == 3:
+        kind, text, trace = exc
+        last = trace[-1].strip() if trace else ""
+        return last if last.startswith(getattr(kind, "__name__", "?")) else f"{getattr(kind, '__name__', kind)}: {text}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _failed_batch(failure):
     batch, exc = failure
     for path, _ in batch:
-        yield {"path": path, "reason": f"{path}: the model refused its batch ({type(exc).__name__}: {exc})"}
+        yield {"path": path, "reason": f"{path}: the model refused its batch ({_describe(exc)})"}
 
 
 class ScoreImages(beam.PTransform):
