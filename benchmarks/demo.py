@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     out = tempfile.mkdtemp(prefix="demo-")
     cmd = [sys.executable, os.path.join(ROOT, "examples", "elpv_demo.py"), "--out", out]
     if args.quick:
-        cmd += ["--gan-iterations", "2", "--encoder-iterations", "2", "--image-size", "16", "--dim", "8"]
+        cmd += ["--gan-iterations", "2", "--encoder-iterations", "2", "--image-size", "16", "--dim", "8", "--no-xla"]
     subprocess.run(cmd, check=True, cwd=ROOT)
     with open(os.path.join(out, "metrics.json")) as f:
         metrics = json.load(f)

@@ -142,7 +142,10 @@ def config(args, budget: str, seed: int):
     from tf_fanogan.recipes import cpu_recipe
 
     g, e = BUDGETS[budget]
-    return cpu_recipe(args.image_size, 1, args.dim, gan_iterations=g, encoder_iterations=e, seed=seed)
+    cfg = cpu_recipe(args.image_size, 1, args.dim, gan_iterations=g, encoder_iterations=e, seed=seed)
+    if getattr(args, "quick", False):  # a smoke run: XLA's compile would be most of its time
+        cfg.gan.jit_compile = cfg.encoder.jit_compile = False
+    return cfg
 
 
 def work(args, name, budget, seed, *parts) -> str:
@@ -267,8 +270,20 @@ def row_name(objective: str, init: str, steps: int) -> str:
     return f"iterative ({objective}, from {'E(x)' if init == 'encoder' else 'prior'}, {steps} steps)"
 
 
+def subsample(data, n: int = 40) -> dict:
+    """A smoke run's data (``--quick``): the first ``n`` training and hold-out images and ``n / 2``
+    test images of each label (data sets scored per image only)."""
+    labels = np.asarray(data["test_labels"])
+    keep = np.r_[np.flatnonzero(labels == 0)[:n // 2], np.flatnonzero(labels == 1)[:n // 2]]
+    test = data["test_images"]
+    return {**data, "train": data["train"][:n], "holdout": data["holdout"][:n], "test_labels": labels[keep],
+            "test_images": (test[keep] if isinstance(test, np.ndarray) else [test[i] for i in keep])}
+
+
 def run(name, budget, seed, args, units) -> None:
     data, description = load(name, args)
+    if args.quick and "test_owner" not in data:
+        data = subsample(data)
     items = Items(data)
     meta = {"description": description, "n_train": len(data["train"]), "n_holdout": len(data["holdout"]),
             "n_test_items": int(len(items.labels)), "n_test_anomalous": int(items.labels.sum()),

@@ -39,11 +39,12 @@ VARIANTS = {  # name: (gan overrides, encoder overrides)
 def config(args, seed: int, gan_over: dict, enc_over: dict):
     from tf_fanogan import EncoderTrainingConfig, FAnoGANConfig, GANTrainingConfig, ModelConfig
 
+    jit = {"jit_compile": False} if getattr(args, "quick", False) else {}  # a smoke run: skip XLA's compile
     return FAnoGANConfig(
         model=ModelConfig(image_size=args.image_size, channels=1, dim=args.dim, latent_dim=128),
         gan=GANTrainingConfig(iterations=args.gan_iters, batch_size=args.batch_size,
-                              learning_rate=args.gan_lr, **gan_over),
-        encoder=EncoderTrainingConfig(iterations=args.encoder_iters, batch_size=32, **enc_over),
+                              learning_rate=args.gan_lr, **gan_over, **jit),
+        encoder=EncoderTrainingConfig(iterations=args.encoder_iters, batch_size=32, **enc_over, **jit),
         seed=seed).validate()
 
 

@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     p.add_argument("--gan-iterations", type=int, default=CPU_GAN_ITERATIONS)
     p.add_argument("--encoder-iterations", type=int, default=CPU_ENCODER_ITERATIONS)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-xla", action="store_true", help="train without XLA (for smoke runs: no compile time)")
     args = p.parse_args(argv)
 
     import numpy as np
@@ -47,6 +48,8 @@ def main(argv=None) -> int:
     print(f"ELPV: {len(data['train'])} functional cells for training, {len(data['holdout'])} for "
           f"calibration; test {len(data['test_normal'])} functional + {len(data['test_anomalous'])} defective")
     config = cpu_recipe(args.image_size, 1, args.dim, args.gan_iterations, args.encoder_iterations, args.seed)
+    if args.no_xla:
+        config.gan.jit_compile = config.encoder.jit_compile = False
     det = FAnoGAN(config)
     verbose = 2 if not sys.stdout.isatty() else "auto"
     det.fit(data["train"], validation=data["holdout"], workdir=os.path.join(args.out, "work"), verbose=verbose)

@@ -56,12 +56,15 @@ def _cases(tmp_path):
         ("wrong channel count", _folder(tmp_path, "rgb", {"rgb.png": np.stack([g, g // 2, g // 3], -1)}),
          r"rgb\.png: has 3 colour channels"),
         ("image smaller than the model", _folder(tmp_path, "small", {"small.png": g[:8, :8]}),
-         r"small\.png: images of 8x8 are smaller than the model's 16x16"),
+         r"small\.png: images of 8x8 are smaller than the model input \(16x16\)"),
         ("NaN/inf in an array", str(tmp_path / "nan.npy"), r"NaN"),
         ("wrong dtype", str(tmp_path / "int64.npy"), r"int64"),
         ("mismatched shapes in one batch (pickled object array)", str(tmp_path / "objects.npy"),
          r"objects\.npy: cannot read array"),
         ("missing file", str(tmp_path / "nope.png"), r"nope\.png: no such file"),
+        ("decompression bomb (a 15000x15000 PNG of 220 KB)",
+         _folder(tmp_path, "bomb", {"a.png": g, "bomb.png": np.zeros((15000, 15000), np.uint8)}),
+         r"bomb\.png: more pixels than the limit of 89,478,485"),
     ]
 
 

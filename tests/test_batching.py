@@ -20,7 +20,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_parses_the_shipped_batching_parameters_file():
     path = os.path.join(REPO, "serving", "batching_parameters.txt")
     p = parse_batching_parameters(open(path).read(), path)
-    assert (p.max_batch_size, p.batch_timeout_micros, p.max_enqueued_batches, p.num_batch_threads) == (64, 2000, 100, 2)
+    assert (p.max_batch_size, p.batch_timeout_micros, p.max_enqueued_batches, p.num_batch_threads) == (1024, 2000, 100, 2)
+    assert p.enable_large_batch_splitting and p.max_execution_batch_size == 64 == p.execution_batch_size
     assert p.allowed_batch_sizes == [1, 2, 4, 8, 16, 32, 64] and p.pad_variable_length_inputs is False
 
 
@@ -111,3 +112,30 @@ def _spec(name):
     from tf_fanogan.serving.protos import predict_pb2
 
     return predict_pb2.PredictRequest(model_spec={"name": name}).model_spec
+
+
+def test_large_batch_splitting_runs_a_big_request_in_pieces(trained_detector, exported):
+    text = open(os.path.join(REPO, "serving", "batching_parameters.txt")).read()
+    shipped = parse_batching_parameters(text, "batching_parameters.txt")
+    assert shipped.enable_large_batch_splitting and shipped.execution_batch_size == 64
+    assert shipped.max_batch_size >= 80  # the 80-image request that failed before is accepted
+    params = BatchingParameters(max_batch_size=16, batch_timeout_micros=1000, num_batch_threads=1,
+                                allowed_batch_sizes=[2, 4], enable_large_batch_splitting=True,
+                                max_execution_batch_size=4)
+    x = trained_detector.prepare(blobs(11, seed=12))
+    with ModelServer([ModelEntry("fanogan", exported)], port=0, poll_interval=0, warmup=False,
+                     batching=params) as server:
+        assert server.manager.wait_for("fanogan", 60)
+        with FAnoGANClient(server.target, "fanogan", timeout=60) as c:
+            out = c.predict("score", {"images": x})
+            with pytest.raises(InvalidArgument, match="Task size 17 is larger than maximum input batch size 16"):
+                c.predict("score", {"images": np.concatenate([x, x[:6]])})
+        _, servable = server.manager.resolve(_spec("fanogan"))
+        stats = dict(servable.scheduler.stats)
+    assert stats["largest_batch"] <= 4 and stats["tasks"] >= 3  # 11 rows ran as pieces of at most 4
+    np.testing.assert_allclose(out["anomaly_score"], trained_detector.score(x)["anomaly_score"], rtol=1e-5)
+    with pytest.raises(ValueError, match="last entry in allowed_batch_sizes must match max_execution_batch_size"):
+        BatchingParameters(max_batch_size=16, allowed_batch_sizes=[2, 16], enable_large_batch_splitting=True,
+                           max_execution_batch_size=4)
+    with pytest.raises(ValueError, match="enable_large_batch_splitting wants true or false"):
+        parse_batching_parameters("enable_large_batch_splitting { value: maybe }", "b.txt")

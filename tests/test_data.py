@@ -82,3 +82,28 @@ def test_bad_files_name_the_file(tmp_path):
 
 def test_batches_cover_everything():
     assert [(s.start, s.stop) for s in data_lib.batches(10, 4)] == [(0, 4), (4, 8), (8, 10)]
+
+
+def test_an_oversized_image_is_that_files_error_and_the_limit_is_a_setting(tmp_path, monkeypatch):
+    bomb = write(tmp_path / "bomb.png", np.zeros((15000, 15000), np.uint8))  # 225 Mpx, ~220 KB compressed
+    with pytest.raises(DataError, match=r"bomb\.png: more pixels than the limit of 89,478,485 .*FANOGAN_MAX_IMAGE"):
+        data_lib.load_image(bomb)
+    small = write(tmp_path / "small.png", np.zeros((40, 40), np.uint8))
+    monkeypatch.setattr(data_lib, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(DataError, match=r"small\.png: 40x40 = 1,600 pixels, more than the limit of 1,000"):
+        data_lib.load_image(small)
+    monkeypatch.setattr(data_lib, "MAX_IMAGE_PIXELS", 1600)
+    assert data_lib.load_image(small).shape == (40, 40)
+
+
+def test_folders_are_read_recursively_everywhere(tmp_path):
+    """train/calibrate (read_any) and score (streaming) list a folder by one rule."""
+    from tf_fanogan.scoring.streaming import list_sources
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / ".hidden").mkdir()
+    for rel in ("x.png", "a/y.png", "a/b/z.png", ".hidden/h.png", ".dot.png"):
+        write(tmp_path / rel, np.zeros((16, 16), np.uint8))
+    images, names, _ = data_lib.read_any(str(tmp_path))
+    assert names == list_sources(str(tmp_path))[0]
+    assert [n[len(str(tmp_path)) + 1:] for n in names] == ["x.png", "a/y.png", "a/b/z.png"]

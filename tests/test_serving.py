@@ -8,6 +8,10 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+import csv
+from unittest import mock
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -416,3 +420,154 @@ def test_cli_export_serve_query(trained_detector, tmp_path, capsys):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_query_names_a_bad_file_and_skips_it_on_request(trained_detector, server, tmp_path, capsys):
+    from tf_fanogan.cli import main
+    from tf_fanogan.data.images import load_image
+
+    imgs = tmp_path / "imgs"
+    (imgs / "sub").mkdir(parents=True)
+    for i, img in enumerate(blobs(5, size=16, seed=21)):
+        Image.fromarray(img).save(imgs / ("sub" if i >= 3 else "") / f"{i}.png")  # folders are read recursively
+    (imgs / "1b_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (imgs / "notes.txt").write_text("not an image")
+    args = ["query", "--target", server.target, "--model-name", "fanogan", "--data", str(imgs), "--batch-size", "2"]
+    assert main(args + ["--output", str(tmp_path / "q.csv")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert re.fullmatch(rf"fanogan query: error: {re.escape(str(imgs))}/1b_broken\.png: cannot read image \(.+\)",
+                        err), err
+    assert main(args + ["--output", str(tmp_path / "q.csv"), "--on-error", "skip"]) == 0
+    assert "queried 5 images" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(tmp_path / "q.csv")))
+    assert [os.path.relpath(r["path"], imgs) for r in rows] == ["0.png", "1.png", "2.png", "sub/3.png", "sub/4.png"]
+    np.testing.assert_allclose([float(r["anomaly_score"]) for r in rows],
+                               trained_detector.score([load_image(r["path"]) for r in rows])["anomaly_score"],
+                               rtol=1e-4)
+    errors = list(csv.DictReader(open(tmp_path / "q.csv.errors.csv")))
+    assert [(os.path.basename(e["path"]), e["reason"].split(": ", 1)[1].split(" (")[0]) for e in errors] == [
+        ("1b_broken.png", "cannot read image"), ("notes.txt", "not an image file")]
+    npy = tmp_path / "x.npy"
+    np.save(npy, blobs(80, size=16, seed=22))
+    sizes = []
+    real = FAnoGANClient.predict
+    with mock.patch.object(FAnoGANClient, "predict", lambda self, s, inputs, *a, **k: sizes.append(
+            len(next(iter(inputs.values())))) or real(self, s, inputs, *a, **k)):
+        assert main(["query", "--target", server.target, "--model-name", "fanogan", "--data", str(npy),
+                     "--output", str(tmp_path / "n.csv")]) == 0
+    assert sizes == [64, 16]  # --batch-size 64 by default, as the shipped batching_parameters.txt accepts
+    assert len(list(csv.DictReader(open(tmp_path / "n.csv")))) == 80
+
+
+REST_BAD_REQUESTS = [  # (method, path, body, HTTP code, words the error must contain)
+    ("POST", ":predict", {"signature_name": "score_uint8", "instances": [[[[300]] * 16] * 16]}, 400,
+     "outside uint8's range 0..255"),
+    ("POST", ":predict", {"signature_name": "score_uint8", "instances": [[[[-1]] * 16] * 16]}, 400,
+     "outside uint8's range 0..255"),
+    ("POST", ":predict", {"signature_name": "score_uint8", "instances": [[[[0.5]] * 16] * 16]}, 400,
+     "expected integers for uint8"),
+    ("POST", ":predict", {"instances": [[0.0]], "inputs": [[0.0]]}, 400, "both 'instances'"),
+    ("POST", ":predict", {"signature_name": "score"}, 400, "Missing 'inputs' or 'instances' key"),
+    ("POST", ":predict", b"[" * 100000 + b"]" * 100000, 400, "nested too deeply"),
+    ("POST", ":predict", {"instances": [[[[[[[[[[[[0.0]]]]]]]]]]]] * 2}, 400, "images"),
+    ("GET", "/versions/99999999999999999999999", None, 400, "not a 64-bit integer"),
+    ("GET", "/versions/99999999999999999999999/metadata", None, 400, "not a 64-bit integer"),
+    ("GET", "/versions/7", None, 404, "version"),
+    ("PUT", ":predict", {"instances": []}, 405, "Method PUT not allowed"),
+    ("DELETE", "", None, 405, "Method DELETE not allowed"),
+    ("PATCH", "/metadata", None, 405, "Method PATCH not allowed"),
+    ("GET", ":predict", None, 404, "Malformed request"),
+    ("POST", "/metadata", {}, 404, "Malformed request"),
+]
+
+
+@pytest.mark.parametrize("method,suffix,body,code,words", REST_BAD_REQUESTS)
+def test_rest_failures_are_json_errors_with_tf_serving_codes(server, method, suffix, body, code, words):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
+    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+    conn.request(method, f"/v1/models/fanogan{suffix}", body=data, headers={"Content-Type": "application/json"})
+    reply = conn.getresponse()
+    payload = json.loads(reply.read())
+    conn.close()
+    assert reply.status == code and list(payload) == ["error"] and words in payload["error"], (reply.status, payload)
+    ok = urllib.request.urlopen(f"http://127.0.0.1:{server.rest_port}/v1/models/fanogan")  # still serving
+    assert ok.status == 200
+
+
+def test_grpc_tensor_protos_with_negative_dimensions_or_out_of_range_values_are_refused(client):
+    from tf_fanogan.serving.protos import tensor_pb2, tensor_shape_pb2
+
+    bad_shape = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[0.0] * 4, tensor_shape=
+                                       tensor_shape_pb2.TensorShapeProto(dim=[{"size": -1}, {"size": 4}]))
+    with pytest.raises(ValueError, match=r"negative dimension"):
+        tensors.to_numpy(bad_shape)
+    wide = tensor_pb2.TensorProto(dtype=types_pb2.DT_UINT8, int_val=[300],
+                                  tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[{"size": 1}]))
+    with pytest.raises(ValueError, match=r"outside uint8's range 0\.\.255"):
+        tensors.to_numpy(wide)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "fanogan"
+    request.model_spec.signature_name = "score"
+    request.inputs["images"].CopyFrom(bad_shape)
+    with pytest.raises(grpc.RpcError) as e:
+        client._predict.Predict(request, timeout=30)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "negative dimension" in e.value.details()
+
+
+def _encoded(fmt, size=20):
+    buf = io.BytesIO()
+    Image.fromarray(np.full((size, size), 128, np.uint8)).save(buf, fmt)
+    return buf.getvalue()
+
+
+def _rgb_png():
+    buf = io.BytesIO()
+    Image.fromarray(np.stack([np.full((20, 20), v, np.uint8) for v in (200, 100, 50)], -1)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_served_bytes_follow_the_in_process_colour_and_alpha_policy(trained_detector, client):
+    from tf_fanogan.data.images import decode_image_bytes
+
+    g = blobs(1, size=20, seed=31)[0]
+    forms = {"grey": g, "grey stored as RGB": np.stack([g] * 3, -1), "grey with alpha (LA)": np.stack([g, g // 2], -1),
+             "grey RGBA": np.stack([g, g, g, np.full_like(g, 7)], -1)}
+    for name, arr in forms.items():
+        buf = io.BytesIO()
+        Image.fromarray(arr, mode="LA" if arr.ndim == 3 and arr.shape[-1] == 2 else None).save(buf, "PNG")
+        local = trained_detector.score([decode_image_bytes(buf.getvalue(), name)])["anomaly_score"]
+        np.testing.assert_allclose(client.score_image_bytes([buf.getvalue()])["anomaly_score"], local, rtol=1e-5,
+                                   err_msg=name)
+
+
+GRPC_BAD_INPUTS = [  # (signature, inputs, words the INVALID_ARGUMENT message must contain)
+    ("score", {"images": np.zeros((0, 16, 16, 1), np.float32)}, "images: empty batch (0 images)"),
+    ("score_uint8", {"images": np.zeros((0, 16, 16, 1), np.uint8)}, "images: empty batch (0 images)"),
+    ("score_image_bytes", {"image_bytes": np.array([], dtype=object)}, "image_bytes: empty batch (0 images)"),
+    ("score_image_bytes", {"image_bytes": np.array([b"garbage"], dtype=object)},
+     "image_bytes[0]: not a PNG, JPEG or BMP image (7 bytes)"),
+    ("score_image_bytes", {"image_bytes": np.array([_encoded("PNG"), _encoded("PNG"), b"xx"], dtype=object)},
+     "image_bytes[2]: not a PNG, JPEG or BMP image (2 bytes)"),
+    ("score_image_bytes", {"image_bytes": np.array([_encoded("PNG"), _encoded("GIF")], dtype=object)},
+     "image_bytes[1]: a GIF image; send PNG, JPEG or BMP"),
+    ("score_image_bytes", {"image_bytes": np.array([_encoded("PNG")[:30]], dtype=object)}, "Invalid PNG"),
+    ("score", {"images": np.full((1, 16, 16, 1), np.nan, np.float32)}, "images: NaN or infinite pixel values"),
+    ("score", {"images": np.full((1, 16, 16, 1), 5.0, np.float32)}, "images: pixel values outside [0, 1]"),
+    ("residual_map", {"images": np.zeros((0, 16, 16, 1), np.float32)}, "images: empty batch (0 images)"),
+    # the in-process reader's policy, in the graph: no silent colour conversion, no up-sampling
+    ("score_image_bytes", {"image_bytes": np.array([_encoded("PNG"), _encoded("PNG", size=4)], dtype=object)},
+     "image_bytes[1]: images of 4x4 are smaller than the model input (16x16)"),
+    ("score_image_bytes", {"image_bytes": np.array([_rgb_png()], dtype=object)},
+     "image_bytes[0]: has 3 colour channels but the model expects 1 (grayscale)"),
+]
+
+
+@pytest.mark.parametrize("signature,inputs,words", GRPC_BAD_INPUTS, ids=range(len(GRPC_BAD_INPUTS)))
+def test_grpc_bad_inputs_say_what_is_wrong(server, client, signature, inputs, words):
+    spec = predict_pb2.PredictRequest().model_spec
+    spec.name = "fanogan"
+    code, msg = _raw(server, spec, inputs, signature=signature)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and words in msg and "Graph execution error" not in msg, msg
+    assert client.score(np.zeros((1, 16, 16, 1), np.float32))["anomaly_score"].shape == (1,)  # still serving

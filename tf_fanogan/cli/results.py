@@ -22,6 +22,7 @@ def add_parsers(sub) -> dict:
                         "set) instead of the calibrated threshold")
     p.add_argument("--on-error", choices=["raise", "skip"], default="raise",
                    help="'skip' scores the good files and writes the bad ones to <output>.errors.csv")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p = sub.add_parser("evaluate", help="metrics and plots on labelled images (normal/ anomalous/ [masks/] or CSV)")
     p.add_argument("detector")
     add_data(p, help_text="folder with normal/ and anomalous/ (optional masks/), or a CSV of path,label[,mask]")
@@ -65,7 +66,7 @@ def _score(args) -> int:
 
     det = FAnoGAN.load(args.detector)
     c = score_to_csv(det, args.data, args.output, batch_size=args.batch_size or det.config.score_batch_size,
-                     on_error=args.on_error, alpha=args.alpha)
+                     on_error=args.on_error, alpha=args.alpha, progress=not args.quiet)
     total = c["scored"] + c["resumed"]
     print(f"scored {total} images -> {args.output}"
           + (f" ({c['resumed']} from the interrupted run)" if c["resumed"] else "")

@@ -47,6 +47,9 @@ def add_parsers(sub) -> dict:
     p.add_argument("--output", help="CSV to write (default: print)")
     p.add_argument("--describe", action="store_true", help="print the signatures (GetModelMetadata) and status")
     p.add_argument("--timeout", type=float, default=30.0)
+    p.add_argument("--batch-size", type=int, default=64, help="images per request (default 64)")
+    p.add_argument("--on-error", choices=["raise", "skip"], default="raise",
+                   help="'skip' scores the good files and writes the bad ones to <output>.errors.csv")
     return {"export": _export, "serve": _serve, "query": _query}
 
 
@@ -106,6 +109,25 @@ def _serve(args) -> int:
     return EXIT_OK
 
 
+def _write_errors(output, errors) -> None:
+    """``<output>.errors.csv`` (path, reason), as `fanogan score --on-error skip` writes; stderr without --output."""
+    import csv
+    import sys
+
+    if not output:
+        for path, reason in errors:
+            print(f"skipped {reason}", file=sys.stderr)
+        return
+    from tf_fanogan.utils.atomic import write_file_atomically
+
+    def write(f):
+        w = csv.writer(f)
+        w.writerow(["path", "reason"])
+        w.writerows(errors)
+
+    write_file_atomically(output + ".errors.csv", write, newline="")
+
+
 def _query(args) -> int:
     import numpy as np
 
@@ -118,27 +140,31 @@ def _query(args) -> int:
     if args.describe or not args.data:
         print(json.dumps({"status": client.status(), "signatures": client.metadata()}, indent=2, default=list))
         return EXIT_OK
+    errors = []
     if args.data.endswith(".npy"):
-        import numpy as np
 
         images = np.load(args.data, allow_pickle=False)
         names = [f"{args.data}[{i}]" for i in range(len(images))]
-        scores = client.score(images)
+        scores = client.score(images, batch_size=args.batch_size)
     else:
         from tf_fanogan.data.images import list_images
+        from tf_fanogan.serving.query import query_files
 
-        names = list_images(args.data) if os.path.isdir(args.data) else [args.data]
-        scores = {}
-        for start in range(0, len(names), 64):
-            part = client.score_files(names[start:start + 64])
-            for k, v in part.items():
-                scores.setdefault(k, []).append(v)
-        scores = {k: np.concatenate(v) for k, v in scores.items()}
+        paths = list_images(args.data, recursive=True) if os.path.isdir(args.data) else [args.data]
+        names, scores, errors = query_files(client, paths, args.batch_size, args.on_error, args.timeout)
+        if errors:
+            _write_errors(args.output, errors)
+        if not names:
+            from tf_fanogan.data.images import DataError
+
+            raise DataError(f"{args.data}: no image could be scored ({len(errors)} errors"
+                            + (f", see {args.output}.errors.csv)" if args.output else ")"))
     from tf_fanogan.scoring import rows as score_rows
 
     if args.output:
         score_rows.write_score_rows(args.output, names, scores)
-        print(f"queried {len(names)} images -> {args.output}")
+        print(f"queried {len(names)} images -> {args.output}"
+              + (f"; {len(errors)} skipped -> {args.output}.errors.csv" if errors else ""))
     else:
         header = score_rows.columns(scores)
         print(",".join(header))

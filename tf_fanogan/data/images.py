@@ -3,16 +3,24 @@
 Accepted pixel types: uint8 (0-255), uint16 (0-65535) and floats in [0, 1]. Grayscale
 stays single-channel. Images are resized (area interpolation) to the model size; an image
 smaller than the model is an error rather than a silent up-sampling.
+
+Folders are read recursively by every command (train, calibrate, score, evaluate's
+pixel-calibration set), hidden files and folders left out. An image with more than
+:data:`MAX_IMAGE_PIXELS` pixels (PIL's default, 89 478 485, about 9459 x 9459; set
+``FANOGAN_MAX_IMAGE_PIXELS`` to change it) is refused as that file's error before it is
+decoded, so a decompression bomb cannot exhaust memory.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Iterable, Sequence
 
 import numpy as np
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+MAX_IMAGE_PIXELS = int(os.environ.get("FANOGAN_MAX_IMAGE_PIXELS", 89_478_485))
 
 
 class DataError(ValueError):
@@ -44,8 +52,17 @@ def decode_image_bytes(data: bytes, name: str) -> np.ndarray:
 
     from PIL import Image, UnidentifiedImageError
 
+    if MAX_IMAGE_PIXELS > (Image.MAX_IMAGE_PIXELS or 0):  # a raised limit must also lift PIL's own refusal
+        Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit below decides
+            im = Image.open(io.BytesIO(data))
+        with im:
+            w, h = im.size
+            if w * h > MAX_IMAGE_PIXELS:
+                raise DataError(f"{name}: {w}x{h} = {w * h:,} pixels, more than the limit of {MAX_IMAGE_PIXELS:,} "
+                                f"(set FANOGAN_MAX_IMAGE_PIXELS to allow larger images)")
             im.load()
             mode = im.mode
             if mode in ("P", "PA", "RGBA", "CMYK", "YCbCr"):
@@ -53,6 +70,11 @@ def decode_image_bytes(data: bytes, name: str) -> np.ndarray:
             elif mode in ("1", "LA"):
                 im = im.convert("L")
             arr = np.asarray(im)
+    except DataError:
+        raise
+    except Image.DecompressionBombError as e:  # beyond twice PIL's own limit, refused inside open()
+        raise DataError(f"{name}: more pixels than the limit of {MAX_IMAGE_PIXELS:,} ({e}; set "
+                        f"FANOGAN_MAX_IMAGE_PIXELS to allow larger images)") from None
     except UnidentifiedImageError:
         raise DataError(f"{name}: cannot read image (not a PNG, JPEG, BMP or TIFF file, or its header is "
                         f"damaged; {len(data)} bytes)") from None
@@ -190,7 +212,7 @@ def to_unit_range(images, image_size: int, channels: int, names: Sequence[str] |
 def _to_unit_uniform(batch: np.ndarray, image_size: int, channels: int, name: str, chunk: int):
     h, w = batch.shape[1:3]
     if h < image_size or w < image_size:
-        raise DataError(f"{name}: images of {h}x{w} are smaller than the model's {image_size}x{image_size}")
+        raise DataError(f"{name}: images of {h}x{w} are smaller than the model input ({image_size}x{image_size})")
     batch = _fix_channels(batch, channels, name)
     out = np.empty((batch.shape[0], image_size, image_size, channels), np.float32)
     for start in range(0, batch.shape[0], chunk):
@@ -204,7 +226,7 @@ def to_model_units(images, image_size: int, channels: int, names=None) -> np.nda
     return to_unit_range(images, image_size, channels, names) * 2.0 - 1.0
 
 
-def read_any(source, on_error: str = "raise", recursive: bool = False):
+def read_any(source, on_error: str = "raise", recursive: bool = True):
     """Loads a folder, a ``.npy`` file or a single image path.
 
     Returns ``(images, names, errors)`` where ``images`` is an array or a list of arrays.

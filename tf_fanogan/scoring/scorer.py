@@ -71,12 +71,15 @@ class Scorer(tf.Module):
                 for name in ("score", "residual_map", "encode", "generate")}
 
     def _checked(self, images01):
-        """The images, or an INVALID_ARGUMENT error naming the input and the problem: NaN/inf
-        or values outside [0, 1] are refused in the graph (in process, by TF Serving, by the
+        """The images, or an INVALID_ARGUMENT error naming the input and the problem: an empty
+        batch, NaN/inf or values outside [0, 1] are refused in the graph (in process, by TF Serving, by the
         local server alike), never scored."""
         images01 = tf.ensure_shape(tf.cast(images01, tf.float32), (None,) + self.image_shape)
-        finite = tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(images01)),
-                                     [f"{sig.IMAGES}: NaN or infinite pixel values"])
+        nonempty = tf.debugging.Assert(tf.shape(images01)[0] > 0,
+                                       [f"{sig.IMAGES}: empty batch (0 images); send at least one image"])
+        with tf.control_dependencies([nonempty]):
+            finite = tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(images01)),
+                                         [f"{sig.IMAGES}: NaN or infinite pixel values"])
         with tf.control_dependencies([finite]):
             in_range = tf.debugging.Assert(
                 tf.reduce_all((images01 >= 0.0) & (images01 <= 1.0)),

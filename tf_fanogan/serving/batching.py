@@ -7,6 +7,9 @@ every output back per request -- which is why every output of our signatures is 
 :class:`BatchScheduler` does the same over one :class:`~tf_fanogan.serving.servable.Servable`.
 Requests are only batched with others of the same signature, outputs, dtypes and per-example
 shape, so a malformed request fails alone instead of failing the batch it would have joined.
+With ``enable_large_batch_splitting``, as in TF Serving, ``max_batch_size`` bounds a request and
+``max_execution_batch_size`` a batch run: a larger request is split into pieces that are
+batched like any others and its outputs put back together in order.
 """
 
 from __future__ import annotations
@@ -34,6 +37,16 @@ class BatchingParameters:
     num_batch_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     allowed_batch_sizes: list[int] = field(default_factory=list)
     pad_variable_length_inputs: bool = False
+    enable_large_batch_splitting: bool = False
+    max_execution_batch_size: int = 0  # with splitting: the largest batch run (0: max_batch_size)
+
+    @property
+    def execution_batch_size(self) -> int:
+        """The largest batch actually run: ``max_execution_batch_size`` when large batches are
+        split, else ``max_batch_size`` (which then also bounds a request)."""
+        if self.enable_large_batch_splitting and self.max_execution_batch_size:
+            return self.max_execution_batch_size
+        return self.max_batch_size
 
     def __post_init__(self):
         if self.max_batch_size < 1 or self.num_batch_threads < 1 or self.max_enqueued_batches < 1:
@@ -44,15 +57,22 @@ class BatchingParameters:
         if sizes:
             if sizes != sorted(set(sizes)) or sizes[0] < 1:
                 raise ValueError(f"allowed_batch_sizes must be positive and strictly increasing, got {sizes}")
-            if sizes[-1] != self.max_batch_size:
-                raise ValueError(f"The last entry in allowed_batch_sizes must match max_batch_size; "
-                                 f"last entry was {sizes[-1]}; expected {self.max_batch_size}")
+            if sizes[-1] != self.execution_batch_size:
+                which = ("max_execution_batch_size" if self.execution_batch_size != self.max_batch_size
+                         else "max_batch_size")
+                raise ValueError(f"The last entry in allowed_batch_sizes must match {which}; "
+                                 f"last entry was {sizes[-1]}; expected {self.execution_batch_size}")
+        if self.max_execution_batch_size < 0 or self.max_execution_batch_size > self.max_batch_size:
+            raise ValueError(f"max_execution_batch_size must lie in 1..max_batch_size ({self.max_batch_size}), "
+                             f"got {self.max_execution_batch_size}")
         if self.pad_variable_length_inputs:
             raise ValueError("pad_variable_length_inputs is not supported by the local server")
 
 
-_WRAPPED = {"max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads"}
-_IGNORED = {"thread_pool_name", "enable_large_batch_splitting", "max_execution_batch_size"}
+_WRAPPED = {"max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads",
+            "max_execution_batch_size"}
+_BOOLS = {"pad_variable_length_inputs", "enable_large_batch_splitting"}
+_IGNORED = {"thread_pool_name"}
 
 
 def parse_batching_parameters(text: str, source: str = "batching parameters") -> BatchingParameters:
@@ -79,7 +99,9 @@ def parse_batching_parameters(text: str, source: str = "batching parameters") ->
             continue
         if name == "allowed_batch_sizes":
             values[name].append(_int(raw, name, source))
-        elif name == "pad_variable_length_inputs":
+        elif name in _BOOLS:
+            if raw.lower() not in ("true", "false"):
+                raise ValueError(f"{source}: field {name} wants true or false, got {raw!r}")
             values[name] = raw.lower() == "true"
         elif name in _WRAPPED:
             values[name] = _int(raw, name, source)
@@ -142,20 +164,27 @@ class BatchScheduler:
         if size == 0:
             return self.execute(feeds, fetches)
         key = (tuple(fetches),) + tuple(sorted((k, v.dtype.str, v.shape[1:]) for k, v in feeds.items()))
-        task = _Task(feeds, size)
+        step = self.params.execution_batch_size  # a larger task is split, as enable_large_batch_splitting does
+        tasks = [_Task({k: v[lo:lo + step] for k, v in feeds.items()}, min(step, size - lo))
+                 for lo in range(0, size, step)]
+        exec_size = self.params.execution_batch_size
         with self._cv:
             if self._stopped:
                 raise ServingError("UNAVAILABLE", "Servable is being unloaded")
             queue = self._queues.setdefault(key, deque())
             queued_rows = sum(t.size for t in queue) + size
-            if math.ceil(queued_rows / self.params.max_batch_size) > self.params.max_enqueued_batches:
+            if math.ceil(queued_rows / exec_size) > self.params.max_enqueued_batches:
                 raise ServingError("UNAVAILABLE", "The batch scheduling queue to which this task was submitted is full")
-            queue.append(task)
-            self._cv.notify()
-        task.done.wait()
-        if task.error is not None:
-            raise task.error
-        return task.result
+            queue.extend(tasks)
+            self._cv.notify_all()
+        for task in tasks:
+            task.done.wait()
+        for task in tasks:
+            if task.error is not None:
+                raise task.error
+        if len(tasks) == 1:
+            return tasks[0].result
+        return [np.concatenate([t.result[i] for t in tasks], axis=0) for i in range(len(fetches))]
 
     # ---------------------------------------------------------------- batch threads
     def _take(self):
@@ -168,9 +197,10 @@ class BatchScheduler:
                 continue
             rows = sum(t.size for t in queue)
             age = now - queue[0].enqueued
-            if rows >= self.params.max_batch_size or age >= timeout or self._stopped:
+            exec_size = self.params.execution_batch_size
+            if rows >= exec_size or age >= timeout or self._stopped:
                 tasks, total = [], 0
-                while queue and total + queue[0].size <= self.params.max_batch_size:
+                while queue and total + queue[0].size <= exec_size:
                     total += queue[0].size
                     tasks.append(queue.popleft())
                 if not queue:

@@ -145,8 +145,14 @@ class _Base:
 
     def score_files(self, paths, timeout=None) -> dict:
         """Sends encoded image files to ``score_image_bytes`` (decoded and resized server-side)."""
-        blobs = np.array([open(p, "rb").read() for p in paths], dtype=object)
-        return self.predict(sig.SCORE_IMAGE_BYTES, {sig.IMAGE_BYTES: blobs}, None, timeout)
+        return self.score_image_bytes([open(p, "rb").read() for p in paths], timeout)
+
+    def score_image_bytes(self, blobs, timeout=None) -> dict:
+        """Scores encoded images (PNG, JPEG, BMP bytes) with ``score_image_bytes``."""
+        if len(blobs) == 0:
+            raise InvalidArgument("INVALID_ARGUMENT", f"{sig.IMAGE_BYTES}: empty batch; send at least one image")
+        return self.predict(sig.SCORE_IMAGE_BYTES, {sig.IMAGE_BYTES: np.array(list(blobs), dtype=object)}, None,
+                            timeout)
 
     def wait_until_available(self, timeout: float = 60.0, interval: float = 0.2) -> list:
         """Polls ``status()`` until a version is AVAILABLE; returns the status rows."""

@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import sys
 import time
 import uuid
@@ -60,6 +61,40 @@ def list_versions(model_dir: str) -> list[int]:
                   if re.fullmatch(r"\d{1,18}", n) and os.path.isdir(os.path.join(model_dir, n)))
 
 
+STALE_AFTER_S = 24 * 3600
+
+
+def remove_stale_partials(model_dir: str) -> list[str]:
+    """Removes ``.tmp-*`` folders that a killed export left behind: those written by a process of
+    this host that no longer runs, and any older than a day (another host's, or an old name)."""
+    removed = []
+    host = socket.gethostname()
+    for name in sorted(os.listdir(model_dir)) if os.path.isdir(model_dir) else []:
+        if not name.startswith(".tmp-"):
+            continue
+        path = os.path.join(model_dir, name)
+        m = re.fullmatch(r"\.tmp-\d+-(.+)-(\d+)-[0-9a-f]{8}", name)
+        try:
+            age = time.time() - os.path.getmtime(path)
+        except OSError:
+            continue
+        dead = m is not None and m.group(1) == host and not _running(int(m.group(2)))
+        if dead or age > STALE_AFTER_S:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(name)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _float32_networks(detector):
     """The detector's networks, rebuilt under float32 if it computes in mixed precision."""
     if not detector.config.mixed_precision:
@@ -73,20 +108,66 @@ def _float32_networks(detector):
     return nets
 
 
-def decode_image(data, channels: int, size: int):
-    """One encoded image -> float32 (size, size, channels) in [0, 1], in-graph.
+def decode_image(data, channels: int, size: int, index=None):
+    """One encoded image -> float32 (size, size, channels) in [0, 1], in-graph, by the policy of
+    the in-process reader (:mod:`tf_fanogan.data.images`): alpha dropped, grayscale repeated for
+    an RGB model, an RGB image accepted by a grayscale model only if its channels are equal, and
+    an image smaller than the model refused, never up-sampled. Messages name
+    ``image_bytes[index]`` (``image`` without an index).
 
     JPEG is decoded with the accurate integer IDCT, as PIL (the in-process reader) does; TF's
     default fast IDCT differs by up to 5 grey levels."""
     def jpeg():
-        return tf.image.convert_image_dtype(
-            tf.io.decode_jpeg(data, channels=channels, dct_method="INTEGER_ACCURATE"), tf.float32)
+        return tf.image.convert_image_dtype(tf.io.decode_jpeg(data, channels=0, dct_method="INTEGER_ACCURATE"),
+                                            tf.float32)
 
     def other():
-        return tf.io.decode_image(data, channels=channels, dtype=tf.float32, expand_animations=False)
+        return tf.io.decode_image(data, channels=0, dtype=tf.float32, expand_animations=False)
+
+    def message(text, *values):  # one format op, numbers only: string inputs would come out quoted
+        label = "image" if index is None else sig.IMAGE_BYTES + "[{}]"
+        return tf.strings.format(label + ": " + text, ([] if index is None else [index]) + list(values))
 
     image = tf.cond(tf.io.is_jpeg(data), jpeg, other)
+    have = tf.shape(image)[-1]
+    image = tf.cond(tf.equal(have % 2, 0), lambda: image[..., :tf.maximum(have - 1, 1)], lambda: image)  # alpha
+    h, w, have = tf.shape(image)[0], tf.shape(image)[1], tf.shape(image)[2]
+    big_enough = tf.debugging.Assert(tf.logical_and(h >= size, w >= size), [message(
+        "images of {}x{} are smaller than the model input " + f"({size}x{size})", h, w)])
+    with tf.control_dependencies([big_enough]):
+        if channels == 1:
+            grey = tf.reduce_all(tf.equal(image[..., :1], image[..., -1:])) & tf.reduce_all(
+                tf.equal(image[..., :1], image[..., have // 2:have // 2 + 1]))
+            ok = tf.debugging.Assert(tf.logical_or(tf.equal(have, 1), grey), [message(
+                "has 3 colour channels but the model expects 1 (grayscale)")])
+            with tf.control_dependencies([ok]):
+                image = image[..., :1]
+        else:
+            image = tf.cond(tf.equal(have, 1), lambda: tf.repeat(image, 3, axis=-1), lambda: image)
+    image = tf.ensure_shape(image, (None, None, channels))
     return tf.image.resize(image, (size, size), method="area")
+
+
+def check_format(image_bytes):
+    """An op that fails, naming the first offending index, if an encoded image is not PNG, JPEG
+    or BMP (what the in-process reader takes; GIF and unknown bytes are refused before decoding,
+    where TF's decoder would not say which image it was)."""
+    def first_bad(predicate):
+        return tf.cast(tf.argmax(tf.cast(tf.logical_not(predicate), tf.int32)), tf.int32)
+
+    head = tf.strings.substr(image_bytes, 0, 8)
+    png = tf.equal(tf.strings.substr(head, 0, 8), b"\x89PNG\r\n\x1a\n")
+    bmp = tf.equal(tf.strings.substr(head, 0, 2), b"BM")
+    gif = tf.equal(tf.strings.substr(head, 0, 4), b"GIF8")
+    jpeg = tf.map_fn(tf.io.is_jpeg, image_bytes, fn_output_signature=tf.bool)
+    not_gif = tf.debugging.Assert(tf.reduce_all(tf.logical_not(gif)), [tf.strings.format(
+        sig.IMAGE_BYTES + "[{}]: a GIF image; send PNG, JPEG or BMP", [first_bad(tf.logical_not(gif))])])
+    with tf.control_dependencies([not_gif]):
+        known = png | bmp | jpeg
+        bad = first_bad(known)
+        return tf.debugging.Assert(tf.reduce_all(known), [tf.strings.format(
+            sig.IMAGE_BYTES + "[{}]: not a PNG, JPEG or BMP image ({} bytes)",
+            [bad, tf.strings.length(tf.gather(image_bytes, bad))])])
 
 
 def serving_functions(detector):
@@ -107,8 +188,12 @@ def serving_functions(detector):
 
     def score_image_bytes(image_bytes):
         image_bytes = tf.ensure_shape(image_bytes, [None])
-        images = tf.map_fn(lambda b: decode_image(b, channels, size), image_bytes,
-                           fn_output_signature=tf.TensorSpec((size, size, channels), tf.float32))
+        checks = [tf.debugging.Assert(tf.size(image_bytes) > 0,
+                                      [f"{sig.IMAGE_BYTES}: empty batch (0 images); send at least one image"])]
+        with tf.control_dependencies(checks + [check_format(image_bytes)]):
+            images = tf.map_fn(
+                lambda i: decode_image(image_bytes[i], channels, size, i),
+                tf.range(tf.size(image_bytes)), fn_output_signature=tf.TensorSpec((size, size, channels), tf.float32))
         return scorer.score_images(images)
 
     specs = scorer.input_specs
@@ -232,7 +317,11 @@ def export_detector(detector, base_path: str, model_name: str = "fanogan", versi
     final = os.path.join(model_dir, str(version))
     if os.path.exists(final):
         raise ExportError(f"{final} already exists; published versions are never overwritten")
-    tmp = os.path.join(model_dir, f".tmp-{version}-{uuid.uuid4().hex[:8]}")
+    removed = remove_stale_partials(model_dir)
+    if removed and progress:
+        print(f"removed {len(removed)} unfinished export(s) left by killed runs: {', '.join(removed)}",
+              file=sys.stderr, flush=True)
+    tmp = os.path.join(model_dir, f".tmp-{version}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         functions = serving_functions(detector)
         bar = Progress("tracing signatures", len(functions), unit="signatures", enabled=progress)

@@ -183,6 +183,10 @@ class ModelManager:
         for entry in entries:
             disk = self._on_disk(entry.base_path)
             aspired = entry.aspired(sorted(disk))
+            if not disk:  # as TF Serving, every poll until a version appears
+                log.warning("No versions of servable %s found under base path %s%s. Did you forget to name your "
+                            "leaf directory as a number (eg. '/1/')?", entry.name, entry.base_path,
+                            "" if os.path.isdir(entry.base_path) else " (the path does not exist)")
             for version in aspired:
                 with self._lock:
                     current = self._versions.get(entry.name, {}).get(version)

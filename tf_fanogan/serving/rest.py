@@ -43,6 +43,15 @@ def _json_to_array(value, dtype: int):
                 return base64.b64decode(v["b64"])
             return v.encode() if isinstance(v, str) else v
         return np.array(walk(value), dtype=object)
+    if np_dtype is not None and np.issubdtype(np_dtype, np.integer):
+        raw = np.asarray(value)
+        if raw.dtype.kind not in "iub":
+            raise ValueError(f"expected integers for {np.dtype(np_dtype)}, got {raw.dtype} values")
+        info = np.iinfo(np_dtype)
+        if raw.size and (raw.min() < info.min or raw.max() > info.max):
+            raise ValueError(f"values {raw.min()}..{raw.max()} outside {np.dtype(np_dtype)}'s range "
+                             f"{info.min}..{info.max}")
+        return raw.astype(np_dtype)
     return np.asarray(value, dtype=np_dtype)
 
 
@@ -72,6 +81,32 @@ class RestHandler(BaseHTTPRequestHandler):
     def _error(self, e: ServingError):
         self._send(HTTP_CODES.get(e.code, 500), {"error": e.message})
 
+    def send_error(self, code, message=None, explain=None):
+        """The http.server's own errors (malformed request line, unsupported method) in TF
+        Serving's JSON shape instead of an HTML page."""
+        self.close_connection = True
+        try:
+            self._send(code, {"error": message or explain or self.responses.get(code, ("error",))[0]})
+        except OSError:
+            pass
+
+    def _guarded(self, fn):
+        """Every failure is a JSON reply: ServingError with its code, anything else a 500 with one log line."""
+        try:
+            fn()
+        except ServingError as e:
+            self._error(e)
+        except Exception as e:  # noqa: BLE001 -- never drop the connection without a reply
+            log.error("REST %s %s failed: %s: %s", self.command, self.path, type(e).__name__, e)
+            self._send(500, {"error": f"Internal: {type(e).__name__}: {e}"})
+
+    def _not_allowed(self):
+        self.close_connection = True
+        self._send(405, {"error": f"Method {self.command} not allowed: use GET for status and metadata, "
+                                  f"POST for :predict"})
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
+
     def _spec(self, match):
         spec = predict_pb2.PredictRequest().model_spec
         name = match["name"]
@@ -79,12 +114,21 @@ class RestHandler(BaseHTTPRequestHandler):
             raise ServingError("INVALID_ARGUMENT", f"Malformed model name: {name!r}")
         spec.name = name
         if match["version"]:
-            spec.version.value = int(match["version"])
+            version = int(match["version"])
+            if version >= 1 << 63:
+                raise ServingError("INVALID_ARGUMENT", f"Malformed version: {match['version']} (not a 64-bit integer)")
+            spec.version.value = version
         elif match["label"]:
             spec.version_label = match["label"]
         return spec
 
     def do_GET(self):
+        self._guarded(self._get)
+
+    def do_POST(self):
+        self._guarded(self._post)
+
+    def _get(self):
         match = _REST_PATH.match(self.path)
         try:
             if not match or match["suffix"] == ":predict":
@@ -103,7 +147,7 @@ class RestHandler(BaseHTTPRequestHandler):
         except ServingError as e:
             self._error(e)
 
-    def do_POST(self):
+    def _post(self):
         match = _REST_PATH.match(self.path)
         try:
             if not match or match["suffix"] != ":predict":
@@ -117,6 +161,8 @@ class RestHandler(BaseHTTPRequestHandler):
                 body = json.loads(self.rfile.read(length) or b"null")
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 raise ServingError("INVALID_ARGUMENT", f"JSON Parse error: {e}") from None
+            except RecursionError:
+                raise ServingError("INVALID_ARGUMENT", "JSON Parse error: nested too deeply") from None
             if not isinstance(body, dict):
                 raise ServingError("INVALID_ARGUMENT", "JSON Value: request body must be an object")
             self._send(200, self._predict(self._spec(match), body))
@@ -130,7 +176,10 @@ class RestHandler(BaseHTTPRequestHandler):
     def _predict_on(self, servable, body):
         signature = body.get("signature_name") or SERVING_DEFAULT
         name, sdef = servable.signature(signature)
-        if ("instances" in body) == ("inputs" in body):
+        if "instances" in body and "inputs" in body:
+            raise ServingError("INVALID_ARGUMENT", "Request has both 'instances' (row format) and 'inputs' "
+                                                   "(columnar format); give exactly one")
+        if "instances" not in body and "inputs" not in body:
             raise ServingError("INVALID_ARGUMENT", "Missing 'inputs' or 'instances' key")
         aliases = sorted(sdef.inputs)
         try:
@@ -152,8 +201,12 @@ class RestHandler(BaseHTTPRequestHandler):
                               for k, v in cols.items()}
                 else:
                     inputs = {aliases[0]: _json_to_array(cols, sdef.inputs[aliases[0]].dtype)}
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, OverflowError) as e:
             raise ServingError("INVALID_ARGUMENT", f"Failed to process element: {e}") from None
+        except RecursionError:
+            raise ServingError("INVALID_ARGUMENT", "Failed to process element: nested too deeply") from None
+        except KeyError as e:
+            raise ServingError("INVALID_ARGUMENT", f"Failed to process element: instance lacks input {e}") from None
         inputs = {k: (v if v is not None else np.zeros(0, np.float32)) for k, v in inputs.items()}
         outputs = servable.run(name, inputs)
         if "instances" in body:

@@ -49,19 +49,29 @@ class ModelServer:
                  max_workers=16, max_message_bytes=(1 << 31) - 1, max_rest_body_bytes=64 << 20, warmup=True, batching=None):
         self.manager = ModelManager(entries, poll_interval=poll_interval, warmup=warmup, batching=batching)
         options = [("grpc.max_receive_message_length", max_message_bytes),
-                   ("grpc.max_send_message_length", max_message_bytes)]
+                   ("grpc.max_send_message_length", max_message_bytes),
+                   ("grpc.so_reuseport", 0)]  # a port in use is an error, not a second silent listener
         self.grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=options)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(self.manager), self.grpc_server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.manager), self.grpc_server)
-        self.port = self.grpc_server.add_insecure_port(f"{host}:{port}")
+        try:
+            self.port = self.grpc_server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError:  # grpcio raises where older versions returned 0
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot bind gRPC to {host}:{port}")
+            raise OSError(f"cannot bind gRPC to {host}:{port}: the port is in use or not permitted "
+                          f"(choose another with --port)")
         self.host = host
         self.rest = None
         self.rest_port = None
         if rest_port is not None:
             handler = type("Handler", (RestHandler,), {"manager": self.manager, "max_body_bytes": max_rest_body_bytes})
-            self.rest = ThreadingHTTPServer((host, rest_port), handler)
+            try:
+                self.rest = ThreadingHTTPServer((host, rest_port), handler)
+            except OSError as e:
+                self.grpc_server.stop(None)
+                raise OSError(f"cannot bind REST to {host}:{rest_port}: {e.strerror or e} (choose another with "
+                              f"--rest_api_port, or -1 for no REST)") from None
             self.rest.daemon_threads = True
             self.rest_port = self.rest.server_address[1]
 

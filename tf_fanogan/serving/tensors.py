@@ -65,6 +65,8 @@ def to_proto(array, typed: bool = False) -> "tensor_pb2.TensorProto":
 def to_numpy(proto) -> np.ndarray:
     """Decodes a TensorProto (packed or typed fields) into a numpy array."""
     shape = tuple(d.size for d in proto.tensor_shape.dim)
+    if any(d < 0 for d in shape):
+        raise ValueError(f"TensorProto shape {list(shape)} has a negative dimension")
     if proto.dtype == types_pb2.DT_STRING:
         return np.array(list(proto.string_val), dtype=object).reshape(shape)
     if proto.dtype not in DTYPES:
@@ -77,7 +79,11 @@ def to_numpy(proto) -> np.ndarray:
     if proto.dtype == types_pb2.DT_HALF:
         arr = np.array(values, dtype=np.uint16).view(np.float16)
     else:
-        arr = np.array(values, dtype=np_dtype)
+        try:
+            arr = np.array(values, dtype=np_dtype)
+        except OverflowError:
+            info = np.iinfo(np_dtype)
+            raise ValueError(f"TensorProto values outside {np_dtype}'s range {info.min}..{info.max}") from None
     if arr.size == n:
         return arr.reshape(shape)
     if arr.size == 1:  # TF's compact encoding: one value repeated
