@@ -26,14 +26,19 @@ VERSIONS = ("import sys, tensorflow as t, keras as k, google.protobuf as p, nump
 
 
 def run(python: str) -> dict:
-    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"}
+    import os
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PATH": os.path.dirname(os.path.abspath(python)) + os.pathsep + os.environ.get("PATH", "")}
+    env.pop("VIRTUAL_ENV", None)
     versions = subprocess.run([python, "-c", VERSIONS], capture_output=True, text=True, env=env).stdout.split()
     t = time.perf_counter()
-    proc = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile",
-                           *SUBSET], cwd=ROOT, capture_output=True, text=True, env=env)
+    proc = subprocess.run([python, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider", "-n", "2", "--dist",
+                           "loadfile", *SUBSET], cwd=ROOT, capture_output=True, text=True, env=env)
     lines = proc.stdout.strip().splitlines()
+    failed = [line.split(" - ")[0].removeprefix("FAILED ") for line in lines if line.startswith("FAILED ")]
     return {"versions": versions, "summary": lines[-1] if lines else proc.stderr[-300:], "rc": proc.returncode,
-            "seconds": time.perf_counter() - t}
+            "seconds": time.perf_counter() - t, "failed": failed}
 
 
 def main(argv=None) -> int:
@@ -46,8 +51,8 @@ def main(argv=None) -> int:
         r = run(python)
         print(python, r["versions"], r["summary"], flush=True)
         v = r["versions"] + ["?"] * (7 - len(r["versions"]))
-        rows.append(f"| {v[0]} | {v[1]} | {v[2]} | {v[3]} | {v[4]} | {v[5]} | {v[6]} | {r['summary']} "
-                    f"({r['seconds']:.0f} s) |")
+        rows.append(f"| {v[0]} | {v[1]} | {v[2]} | {v[3]} | {v[4]} | {v[5]} | {v[6]} | {r['summary']}"
+                    + (f"; failed: {', '.join(f'`{t}`' for t in r['failed'])}" if r["failed"] else "") + " |")
     if args.record:
         write_section("pythons", f"""## Python versions
 

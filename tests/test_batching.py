@@ -91,6 +91,10 @@ def test_oversized_and_malformed_requests_fail_alone(trained_detector, exported)
         with FAnoGANClient(server.target, "fanogan", timeout=60) as c:
             with pytest.raises(InvalidArgument, match="Task size 6 is larger than maximum input batch size 4"):
                 c.predict("score", {"images": np.concatenate([good] * 3)})
+            # score() learns the limit the server states and sends pieces it accepts
+            split = c.score(np.concatenate([good] * 3))["anomaly_score"]
+            assert c.server_max_batch == 4
+            np.testing.assert_allclose(split, np.tile(trained_detector.score(good)["anomaly_score"], 3), rtol=1e-5)
             outcome = {}
 
             def bad():

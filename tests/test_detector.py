@@ -47,7 +47,7 @@ def test_tampered_or_incomplete_directories_are_rejected(trained_detector, tmp_p
 def test_calibration_uses_normal_images_and_hits_the_target_fpr(trained_detector):
     holdout = blobs(40, seed=11)
     det = trained_detector
-    old = det.threshold_, det.calibration_
+    old = det.threshold_, det.calibration_, det.holdout_scores_  # the session fixture must come back unchanged
     try:
         det.calibrate(holdout, fpr=0.1)
         assert det.calibration_["fpr_on_holdout"] <= 0.1
@@ -55,7 +55,7 @@ def test_calibration_uses_normal_images_and_hits_the_target_fpr(trained_detector
         assert det.score(holdout[:3])[sig.IS_ANOMALY].dtype == bool
         np.testing.assert_array_equal(det.decision_function(holdout), det.score(holdout)[sig.ANOMALY_SCORE])
     finally:
-        det.threshold_, det.calibration_ = old
+        det.threshold_, det.calibration_, det.holdout_scores_ = old
 
 
 def test_obvious_anomalies_score_higher(trained_detector):

@@ -571,3 +571,51 @@ def test_grpc_bad_inputs_say_what_is_wrong(server, client, signature, inputs, wo
     code, msg = _raw(server, spec, inputs, signature=signature)
     assert code == grpc.StatusCode.INVALID_ARGUMENT and words in msg and "Graph execution error" not in msg, msg
     assert client.score(np.zeros((1, 16, 16, 1), np.float32))["anomaly_score"].shape == (1,)  # still serving
+
+
+def test_the_readme_rest_examples_run_as_written(server, tmp_path):
+    """serving/README.md's REST block, run by bash against the test server (its port, 16x16)."""
+    import shutil as sh
+
+    if not (sh.which("curl") and sh.which("base64") and sh.which("bash")):
+        pytest.skip("the README's REST examples need curl, base64 and bash")
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "serving",
+                               "README.md")).read()
+    block = readme.split("<!-- rest-examples -->")[1].split("<!-- /rest-examples -->")[0]
+    script = block.split("```bash\n")[1].split("```")[0]
+    script = script.replace("localhost:8501", f"127.0.0.1:{server.rest_port}").replace("* 32", "* 16")
+    script = script.replace("python -c", f"{sys.executable} -c")
+    Image.fromarray(blobs(1, size=24, seed=5)[0]).save(tmp_path / "cell.png")
+    commands = [c.strip() for c in script.replace("\\\n", " ").splitlines() if c.strip().startswith(("curl", "/"))]
+    replies = []
+    for command in commands:
+        out = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, (command, out.stderr)
+        if command.startswith("curl"):
+            replies.append(json.loads(out.stdout))
+    assert len(replies) == 5 and not any("error" in r for r in replies), replies
+    assert replies[0]["model_version_status"][0]["state"] == "AVAILABLE"
+    assert "score_image_bytes" in replies[1]["metadata"]["signature_def"]["signature_def"]
+    row, col, uint8 = replies[2], replies[3], replies[4]
+    assert row["predictions"][0]["anomaly_score"] == pytest.approx(col["outputs"]["anomaly_score"][0], rel=1e-6)
+    assert len(uint8["predictions"]) == 2 and {"anomaly_score", "is_anomaly"} <= set(uint8["predictions"][0])
+
+
+def test_the_shipped_configs_serve_locally_or_name_the_missing_base_path(trained_detector, tmp_path, capsys):
+    from tf_fanogan.cli import main
+    from tf_fanogan.serving.manager import entries_from_flags
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    assert main(["serve", "--model_config_file", os.path.join(repo, "serving", "models.config"), "--port", "0",
+                 "--rest_api_port", "-1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "base path /models/fanogan does not exist" in err and "fix base_path" in err, err
+    (tmp_path / "serving").mkdir()
+    shutil.copy(os.path.join(repo, "serving", "models.local.config"), tmp_path / "serving")
+    export_detector(trained_detector, str(tmp_path / "saved_models"), "fanogan", warmup=False)
+    entries = entries_from_flags(model_config_file=str(tmp_path / "serving" / "models.local.config"))
+    assert entries[0].base_path == str(tmp_path / "saved_models" / "fanogan")  # relative to the config file
+    with ModelServer(entries, port=0, poll_interval=0, warmup=False) as srv:
+        assert srv.manager.wait_for("fanogan", 60)
+        with FAnoGANClient(srv.target, "fanogan", version_label="stable", timeout=30) as c:
+            assert c.score(np.zeros((1, 16, 16, 1), np.float32))["anomaly_score"].shape == (1,)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -89,6 +90,7 @@ def _signature_infos(sdm) -> dict:
 class _Base:
     """Shared logic of the gRPC and REST clients: validation, batching, convenience methods."""
 
+    server_max_batch: int | None = None  # learnt from a server that refused a larger request
     max_message_bytes = DEFAULT_MAX_MESSAGE_BYTES
 
     def signatures(self) -> dict:
@@ -124,9 +126,20 @@ class _Base:
         outputs = list(output_filter or info.outputs)
         per_image = sum(4 * int(np.prod([d for d in info.outputs[o][1][1:] if d > 0] or [1])) for o in outputs)
         fit = max(1, int(self.max_message_bytes * 0.8) // max(per_image, images[0].nbytes, 1))
-        bs = min(batch_size or fit, fit)
-        parts = [self.predict(signature, {alias: images[i:i + bs]}, output_filter, timeout)
-                 for i in range(0, len(images), bs)]
+        bs = min(batch_size or fit, fit, self.server_max_batch or fit)
+        parts, i = [], 0
+        while i < len(images):
+            try:
+                parts.append(self.predict(signature, {alias: images[i:i + bs]}, output_filter, timeout))
+            except InvalidArgument as e:
+                # A server with batching on refuses requests above its max_batch_size: learn the
+                # limit it states (TF Serving's own wording) and send pieces of that size instead.
+                m = re.search(r"Task size \d+ is larger than maximum input batch size (\d+)", e.message)
+                if m is None or int(m.group(1)) >= bs:
+                    raise
+                self.server_max_batch = bs = int(m.group(1))
+                continue
+            i += bs
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def _score_signature(self, images) -> str:

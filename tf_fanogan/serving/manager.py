@@ -67,14 +67,21 @@ class ModelEntry:
         return sorted(on_disk)[-self.num_versions:]
 
 
-def parse_models_config(text: str):
-    """Parses a ``models.config`` (ModelServerConfig text proto) into entries."""
+def parse_models_config(text: str, relative_to: str | None = None):
+    """Parses a ``models.config`` (ModelServerConfig text proto) into entries. A relative
+    ``base_path`` is taken relative to ``relative_to`` (the config file's folder), so a config
+    shipped beside the exports works from any working directory."""
     config = model_server_config_pb2.ModelServerConfig()
     try:
         text_format.Parse(text, config)
     except text_format.ParseError as e:
         raise ServingError("INVALID_ARGUMENT", f"cannot parse model config: {e}") from None
-    return [ModelEntry.from_proto(m) for m in config.model_config_list.config]
+    entries = [ModelEntry.from_proto(m) for m in config.model_config_list.config]
+    if relative_to is not None:
+        entries = [e if os.path.isabs(e.base_path) or "://" in e.base_path else
+                   dataclasses.replace(e, base_path=os.path.normpath(os.path.join(relative_to, e.base_path)))
+                   for e in entries]
+    return entries
 
 
 @dataclass
@@ -153,6 +160,11 @@ class ModelManager:
         for entry in entries.values():
             for label, version in entry.labels.items():
                 v = self._versions[entry.name].get(version)
+                if v is None and not os.path.isdir(entry.base_path):
+                    raise ServingError(
+                        "FAILED_PRECONDITION",
+                        f"model {entry.name}: base path {entry.base_path} does not exist, so label {label!r} cannot "
+                        f"point at version {version} (fix base_path in the config)")
                 if v is None or v.state != State.AVAILABLE:
                     raise ServingError(
                         "FAILED_PRECONDITION",
@@ -305,7 +317,7 @@ class ModelManager:
 def entries_from_flags(model_name=None, model_base_path=None, model_config_file=None):
     if model_config_file:
         with open(model_config_file) as f:
-            return parse_models_config(f.read())
+            return parse_models_config(f.read(), os.path.dirname(os.path.abspath(model_config_file)))
     if not (model_name and model_base_path):
         raise ServingError("INVALID_ARGUMENT", "give --model_name and --model_base_path, or --model_config_file")
     return [ModelEntry(name=model_name, base_path=os.path.abspath(model_base_path))]
