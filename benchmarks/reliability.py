@@ -20,6 +20,8 @@ from benchmarks._report import ROOT, machine, write_section  # noqa: E402
 
 TESTS = ["tests/test_reliability.py", "tests/test_bad_input.py", "tests/test_server_load.py",
          "tests/test_serving.py::test_error_codes_match_tf_serving",
+         "tests/test_serving.py::test_rest_failures_are_json_errors_with_tf_serving_codes",
+         "tests/test_serving.py::test_grpc_bad_inputs_say_what_is_wrong",
          "tests/test_serving.py::test_version_swap_broken_version_and_warmup"]
 
 
@@ -31,10 +33,12 @@ def main() -> int:
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-500:]
     print(summary)
-    figures = {}
+    figures, cases = {}, {}
     for line in open(path):
         row = json.loads(line)
-        figures[row.pop("test")] = row
+        name = row.pop("test")
+        figures[name] = row
+        cases.setdefault(name, []).append(row)  # per-case tests report one row per passed case
     os.remove(path)
     print(json.dumps(figures, indent=2))
     if run.returncode != 0:
@@ -52,6 +56,9 @@ measured). Machine: {machine()}. pytest: {summary}.
 | completed epochs lost per SIGKILL of `fanogan train` (stage 1 / stage 2) | {kill.get('epochs_lost_stage1')} / {kill.get('epochs_lost_stage2')} | ≤ 1 |
 | partial artefacts seen after {writers.get('kills')} SIGKILLed writers (detector save, score CSV, SavedModel export) | {writers.get('partial_artefacts_seen')} | 0 |
 | bad-input cases through the Python API and the CLI, passed / tried | {bad.get('passed')} / {bad.get('tried')} | all |
+| bad REST requests answered with TF Serving's JSON error and code, passed / tried | {len(cases.get('bad_input_rest', []))} / {figures.get('bad_input_rest', {}).get('of')} | all |
+| bad gRPC inputs refused with INVALID_ARGUMENT saying what is wrong, passed / tried | {len(cases.get('bad_input_grpc', []))} / {figures.get('bad_input_grpc', {}).get('of')} | all |
+| bad-input cases in all (API, CLI, REST, gRPC; each followed by a good request that works) | {(bad.get('passed') or 0) + len(cases.get('bad_input_rest', [])) + len(cases.get('bad_input_grpc', []))} | ≥ 60 |
 | gRPC error-code table and REST not-JSON / too-large bodies | passed (see the tests above) | all |
 | failed requests: {load.get('clients')} clients × {load.get('requests', 0) // max(load.get('clients', 1) or 1, 1)} requests, version 2 published (1 retired) and a broken version 3 mid-run | {load.get('failed')} of {load.get('requests')} | 0 |
 | latency under that load, p50 / p99 (16×16 test model, server in the test process) | {load.get('p50_ms')} / {load.get('p99_ms')} ms | — |

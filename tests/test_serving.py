@@ -27,7 +27,7 @@ from tf_fanogan.serving.protos import model_server_config_pb2, predict_pb2, type
 from tf_fanogan.serving.servable import Servable
 from tf_fanogan.serving.manager import ModelEntry, parse_models_config
 from tf_fanogan.serving.server import ModelServer
-from helpers import blobs
+from helpers import blobs, report
 
 TOL = dict(rtol=1e-5, atol=1e-6)
 
@@ -494,6 +494,7 @@ def test_rest_failures_are_json_errors_with_tf_serving_codes(server, method, suf
     assert reply.status == code and list(payload) == ["error"] and words in payload["error"], (reply.status, payload)
     ok = urllib.request.urlopen(f"http://127.0.0.1:{server.rest_port}/v1/models/fanogan")  # still serving
     assert ok.status == 200
+    report(test="bad_input_rest", case=f"{method} {suffix} -> {code}", of=len(REST_BAD_REQUESTS))
 
 
 def test_grpc_tensor_protos_with_negative_dimensions_or_out_of_range_values_are_refused(client):
@@ -571,6 +572,7 @@ def test_grpc_bad_inputs_say_what_is_wrong(server, client, signature, inputs, wo
     code, msg = _raw(server, spec, inputs, signature=signature)
     assert code == grpc.StatusCode.INVALID_ARGUMENT and words in msg and "Graph execution error" not in msg, msg
     assert client.score(np.zeros((1, 16, 16, 1), np.float32))["anomaly_score"].shape == (1,)  # still serving
+    report(test="bad_input_grpc", case=words, of=len(GRPC_BAD_INPUTS))
 
 
 def test_the_readme_rest_examples_run_as_written(server, tmp_path):
