@@ -58,8 +58,9 @@ measured). Machine: {machine()}. pytest: {summary}.
 | bad-input cases through the Python API and the CLI, passed / tried | {bad.get('passed')} / {bad.get('tried')} | all |
 | bad REST requests answered with TF Serving's JSON error and code, passed / tried | {len(cases.get('bad_input_rest', []))} / {figures.get('bad_input_rest', {}).get('of')} | all |
 | bad gRPC inputs refused with INVALID_ARGUMENT saying what is wrong, passed / tried | {len(cases.get('bad_input_grpc', []))} / {figures.get('bad_input_grpc', {}).get('of')} | all |
-| bad-input cases in all (API, CLI, REST, gRPC; each followed by a good request that works) | {(bad.get('passed') or 0) + len(cases.get('bad_input_rest', [])) + len(cases.get('bad_input_grpc', []))} | ≥ 60 |
-| gRPC error-code table and REST not-JSON / too-large bodies | passed (see the tests above) | all |
+| gRPC error-code table (no spec, no name, unknown model/version/label/signature/input/output, wrong dtype and shape), cases passed | {figures.get('bad_input_grpc_codes', {}).get('cases')} | all |
+| bad-input cases in all (API, CLI, REST, gRPC; each followed by a good request that works) | {(bad.get('passed') or 0) + len(cases.get('bad_input_rest', [])) + len(cases.get('bad_input_grpc', [])) + (figures.get('bad_input_grpc_codes', {}).get('cases') or 0)} | ≥ 60 |
+| REST not-JSON / too-large bodies | passed (see the tests above) | all |
 | failed requests: {load.get('clients')} clients × {load.get('requests', 0) // max(load.get('clients', 1) or 1, 1)} requests, version 2 published (1 retired) and a broken version 3 mid-run | {load.get('failed')} of {load.get('requests')} | 0 |
 | latency under that load, p50 / p99 (16×16 test model, server in the test process) | {load.get('p50_ms')} / {load.get('p99_ms')} ms | — |
 | throughput under that load | {load.get('requests_per_s')} requests/s | — |

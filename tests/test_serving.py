@@ -253,6 +253,7 @@ def test_error_codes_match_tf_serving(server):
         status_client.status()
     # The server keeps working after every error.
     assert FAnoGANClient(server.target, "fanogan").score(good["images"])["anomaly_score"].shape == (1,)
+    report(test="bad_input_grpc_codes", cases=12)  # the 11 Predict calls and the status call above
 
 
 def test_rest_status_metadata_row_and_columnar(trained_detector, server):
