@@ -133,7 +133,7 @@ def markdown(results: list[dict], args, wall_s: float) -> str:
               "izi / izi_f columns are measured on, so those two columns are optimistic for it (its AUROC is on "
               "the test set); train seconds are upper bounds where other jobs shared the 2 cores (the quality "
               "figures do not depend on load) and count only the part after a restart where a unit resumed "
-              "from its backups (base seed 1: its GAN had finished before the restart, 2 s are counted)."]
+              "from its backups (a GAN finished before the restart counts a few seconds)."]
     lines += ["", f"Per-seed values: `{os.path.relpath(args.out, args.root)}/units/`; wall time of the units "
               f"shown: {sum(r.get('unit_wall_s', 0) for r in results) / 3600:.2f} h. Only variants and seeds whose "
               "units have finished are shown (the seeds column counts them); the run resumes per unit."]
