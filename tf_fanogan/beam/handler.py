@@ -42,26 +42,22 @@ class ExportedModel:
         return ["path", *sig.SCORE_OUTPUTS, *([sig.P_VALUE] if self.has_p_value else []), sig.IS_ANOMALY]
 
 
-def _join(path: str, *parts: str) -> str:
-    return FileSystems.join(path, *parts) if "://" in path else posixpath.join(path, *parts)
-
-
 def read_export(path: str) -> ExportedModel:
     """Checks that ``path`` is one exported version (``<base>/<model>/<version>/``) and reads its
     ``model_info.json``. Works on any filesystem Beam reads (local, ``gs://``, ``s3://``)."""
     path = path.rstrip("/") or "/"
     if not FileSystems.exists(path):
         raise ExportedModelError(f"{path}: no such path (expected an exported model version, e.g. saved_models/fanogan/1)")
-    if not FileSystems.exists(_join(path, SAVED_MODEL)):
-        if FileSystems.exists(_join(path, "manifest.json")) or FileSystems.exists(_join(path, "config.json")):
+    if not FileSystems.exists(FileSystems.join(path, SAVED_MODEL)):
+        if FileSystems.exists(FileSystems.join(path, "manifest.json")) or FileSystems.exists(FileSystems.join(path, "config.json")):
             raise ExportedModelError(f"{path}: a detector directory, not an exported version; export it first "
                               f"(fanogan export {path} --base-path saved_models) and pass saved_models/<name>/<version>")
         versions = _versions(path)
         if versions:
             raise ExportedModelError(f"{path}: a model directory with versions {', '.join(map(str, versions))}; "
-                              f"pass one version folder, e.g. {_join(path, str(versions[-1]))}")
+                              f"pass one version folder, e.g. {FileSystems.join(path, str(versions[-1]))}")
         raise ExportedModelError(f"{path}: no {SAVED_MODEL} (expected an exported model version, e.g. saved_models/fanogan/1)")
-    info_path = _join(path, *INFO_PATH)
+    info_path = FileSystems.join(path, *INFO_PATH)
     if not FileSystems.exists(info_path):
         raise ExportedModelError(f"{path}: no {'/'.join(INFO_PATH)}; not a version written by `fanogan export`")
     with FileSystems.open(info_path) as f:
@@ -81,7 +77,7 @@ def read_export(path: str) -> ExportedModel:
 
 def _versions(path: str) -> list[int]:
     try:
-        result = FileSystems.match([_join(path, "*", SAVED_MODEL)])[0]
+        result = FileSystems.match([FileSystems.join(path, "*", SAVED_MODEL)])[0]
     except Exception:  # noqa: BLE001 -- a listing failure only loses the hint
         return []
     names = {posixpath.basename(posixpath.dirname(m.path)) for m in result.metadata_list}

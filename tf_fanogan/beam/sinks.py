@@ -21,8 +21,7 @@ ERROR_COLUMNS = ["path", "reason"]
 def csv_line(row: dict, columns: list[str]) -> str:
     """One CSV line (no newline) of ``row`` in ``columns`` order, formatted as ``fanogan score``."""
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="").writerow(
-        [row[c] if isinstance(row[c], str) else format_value(row[c]) for c in columns])
+    csv.writer(buf, lineterminator="").writerow([format_value(row[c]) for c in columns])
     return buf.getvalue()
 
 

@@ -24,6 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 
 from tf_fanogan.beam.handler import ExportedModel, SavedModelScoreHandler, read_export
+from tf_fanogan.data.images import DataError, check_image_name, decode_image_bytes, to_unit_range
 
 ROWS, ERRORS = "rows", "errors"
 
@@ -63,8 +64,6 @@ class ReadAndDecode(beam.DoFn):
         self.image_size, self.channels = image_size, channels
 
     def process(self, path: str):
-        from tf_fanogan.data.images import DataError, check_image_name, decode_image_bytes, to_unit_range
-
         try:
             check_image_name(path)
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:

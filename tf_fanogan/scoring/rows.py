@@ -13,7 +13,9 @@ from tf_fanogan.utils.atomic import write_file_atomically
 
 
 def format_value(v) -> str:
-    """``true``/``false`` for booleans, ``repr(float)`` for numbers, ``str`` otherwise."""
+    """``true``/``false`` for booleans, ``repr(float)`` for numbers, strings as they are."""
+    if isinstance(v, str):
+        return v
     if getattr(v, "dtype", None) == bool or isinstance(v, bool):
         return str(bool(v)).lower()
     try:
@@ -33,8 +35,7 @@ def rows(names, scores: dict, header: list[str], extra: dict | None = None):
     extra = extra or {}
     for i, name in enumerate(names):
         values = {**{k: v[i] for k, v in extra.items()}, **{k: scores[k][i] for k in header[1:] if k in scores}}
-        yield [str(name)] + [format_value(values[k]) if not isinstance(values[k], str) else values[k]
-                             for k in header[1:]]
+        yield [str(name)] + [format_value(values[k]) for k in header[1:]]
 
 
 def write_score_rows(path: str, names, scores: dict, name_column: str = "path", extra: dict | None = None) -> str:
