@@ -530,15 +530,18 @@ def _rgb_png():
     return buf.getvalue()
 
 
-def test_served_bytes_follow_the_in_process_colour_and_alpha_policy(trained_detector, client):
+def test_served_bytes_match_in_process_for_every_format_colour_and_alpha(trained_detector, client):
     from tf_fanogan.data.images import decode_image_bytes
 
     g = blobs(1, size=20, seed=31)[0]
-    forms = {"grey": g, "grey stored as RGB": np.stack([g] * 3, -1), "grey with alpha (LA)": np.stack([g, g // 2], -1),
-             "grey RGBA": np.stack([g, g, g, np.full_like(g, 7)], -1)}
-    for name, arr in forms.items():
+    forms = {"grey": (g, "PNG"), "16-bit grey": (g.astype(np.uint16) * 257, "PNG"), "JPEG": (g, "JPEG"),
+             "BMP": (g, "BMP"), "grey stored as RGB": (np.stack([g] * 3, -1), "PNG"),
+             "grey stored as RGB, JPEG": (np.stack([g] * 3, -1), "JPEG"),
+             "grey with alpha (LA)": (np.stack([g, g // 2], -1), "PNG"),
+             "grey RGBA": (np.stack([g, g, g, np.full_like(g, 7)], -1), "PNG")}
+    for name, (arr, fmt) in forms.items():
         buf = io.BytesIO()
-        Image.fromarray(arr, mode="LA" if arr.ndim == 3 and arr.shape[-1] == 2 else None).save(buf, "PNG")
+        Image.fromarray(arr, mode="LA" if arr.ndim == 3 and arr.shape[-1] == 2 else None).save(buf, fmt)
         local = trained_detector.score([decode_image_bytes(buf.getvalue(), name)])["anomaly_score"]
         np.testing.assert_allclose(client.score_image_bytes([buf.getvalue()])["anomaly_score"], local, rtol=1e-5,
                                    err_msg=name)
