@@ -22,7 +22,21 @@ TESTS = ["tests/test_reliability.py", "tests/test_bad_input.py", "tests/test_ser
          "tests/test_serving.py::test_error_codes_match_tf_serving",
          "tests/test_serving.py::test_rest_failures_are_json_errors_with_tf_serving_codes",
          "tests/test_serving.py::test_grpc_bad_inputs_say_what_is_wrong",
-         "tests/test_serving.py::test_version_swap_broken_version_and_warmup"]
+         "tests/test_serving.py::test_version_swap_broken_version_and_warmup",
+         "tests/test_serving.py::test_parity_across_formats_and_paths"]
+
+
+def parity_table(rows: list[dict]) -> str:
+    """Formats x paths: the largest relative difference of anomaly_score from ``FAnoGAN.score``
+    on the same file (every decision equal, else the test fails), or the refusal."""
+    if not rows:
+        return "(the parity test reported nothing)"
+    formats = list(dict.fromkeys(r["format"] for r in rows))
+    paths = list(dict.fromkeys(r["path"] for r in rows))
+    cell = {(r["format"], r["path"]): r["result"] for r in rows}
+    lines = ["| file format | " + " | ".join(paths) + " |", "|---" * (len(paths) + 1) + "|"]
+    lines += [f"| {f} | " + " | ".join(cell.get((f, p), "—") for p in paths) + " |" for f in formats]
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -64,6 +78,14 @@ measured). Machine: {machine()}. pytest: {summary}.
 | failed requests: {load.get('clients')} clients × {load.get('requests', 0) // max(load.get('clients', 1) or 1, 1)} requests, version 2 published (1 retired) and a broken version 3 mid-run | {load.get('failed')} of {load.get('requests')} | 0 |
 | latency under that load, p50 / p99 (16×16 test model, server in the test process) | {load.get('p50_ms')} / {load.get('p99_ms')} ms | — |
 | throughput under that load | {load.get('requests_per_s')} requests/s | — |
+
+Parity across formats and paths (`test_parity_across_formats_and_paths`): one 20×20 picture saved in
+each format the in-process reader takes, scored by each path; each cell is the relative difference of
+its anomaly score from `FAnoGAN.score` on the same file (the decision `is_anomaly` is equal in every
+scored cell, or the test fails). The served graph decodes PNG, JPEG and BMP only; `fanogan query`
+sends TIFF as lossless PNG.
+
+{parity_table(cases.get('parity', []))}
 """
     write_section("reliability", md)
     print("wrote the reliability section of BENCHMARKS.md")

@@ -54,7 +54,7 @@ def _cases(tmp_path):
          r"notes\.txt: not an image file"),
         ("empty folder", _folder(tmp_path, "empty", {}), r"no image files found"),
         ("wrong channel count", _folder(tmp_path, "rgb", {"rgb.png": np.stack([g, g // 2, g // 3], -1)}),
-         r"rgb\.png: has 3 colour channels"),
+         r"rgb\.png: a colour image \(its channels differ by up to \d+ grey levels"),
         ("image smaller than the model", _folder(tmp_path, "small", {"small.png": g[:8, :8]}),
          r"small\.png: images of 8x8 are smaller than the model input \(16x16\)"),
         ("NaN/inf in an array", str(tmp_path / "nan.npy"), r"NaN"),

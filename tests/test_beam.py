@@ -125,7 +125,7 @@ def test_bad_files_go_to_the_dead_letters_and_the_rest_is_scored(version, images
     assert "NaN or inf" in errors["nan.tif"]
     assert "cannot read image" in errors["broken.png"]
     assert "smaller than the model input (16x16)" in errors["tiny.png"]
-    assert "3 colour channels" in errors["colour.png"]
+    assert "a colour image (its channels differ" in errors["colour.png"]
     assert "not an image file" in errors["notes.txt"]
     assert "missing.png: cannot read" in errors["missing.png"]
     assert all(reason.startswith(str(tmp_path)) for reason in errors.values())  # each reason names its file

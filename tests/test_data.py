@@ -41,11 +41,101 @@ def test_folder_of_every_format_loads_and_resizes(tmp_path):
 def test_grayscale_stays_single_channel_and_rgb_needs_three(tmp_path):
     rgb = np.random.default_rng(0).integers(0, 255, (20, 20, 3), dtype=np.uint8)
     path = write(tmp_path / "rgb.png", rgb)
-    with pytest.raises(DataError, match=r"rgb.png: has 3 colour channels"):
+    with pytest.raises(DataError, match=r"rgb.png: a colour image \(its channels differ by up to \d+ grey levels, more than data.color_tolerance 8\)"):
         data_lib.to_unit_range([data_lib.load_image(path)], 16, 1, [path])
     assert data_lib.to_unit_range([data_lib.load_image(path)], 16, 3, [path]).shape == (1, 16, 16, 3)
     gray_as_rgb = np.repeat(rgb[..., :1], 3, axis=-1)
     assert data_lib.to_unit_range(gray_as_rgb[None], 16, 1).shape == (1, 16, 16, 1)
+
+
+def _near_grey(spread: int, seed: int = 0) -> np.ndarray:
+    """An RGB image whose channels differ by exactly ``spread`` levels at one pixel at least."""
+    g = np.random.default_rng(seed).integers(20, 200, (20, 20), dtype=np.uint8)
+    rgb = np.stack([g, g, g], -1).astype(np.int32)
+    rgb[..., 1] += np.random.default_rng(seed + 1).integers(0, spread + 1, (20, 20))
+    rgb[0, 0, 1] = rgb[0, 0, 0] + spread
+    return rgb.astype(np.uint8)
+
+
+def test_color_auto_takes_near_grey_rgb_as_luma_and_refuses_colour_with_the_fix():
+    near = _near_grey(8)
+    out = data_lib.to_unit_range(near[None], 20, 1)
+    r, g, b = (near[..., i].astype(np.float32) / 255 for i in range(3))
+    np.testing.assert_allclose(out[0, ..., 0], 0.299 * r + 0.587 * g + 0.114 * b, atol=1e-6)  # luma, not channel 0
+    assert np.abs(out[0, ..., 0] - r).max() > 1 / 255
+    with pytest.raises(DataError, match=r"images: a colour image \(its channels differ by up to 9 grey levels, more "
+                                         r"than data.color_tolerance 8\) .*set data.color: gray"):
+        data_lib.to_unit_range(_near_grey(9)[None], 20, 1)
+    # the tolerance is a setting; 0 accepts only exactly grey RGB, which keeps its own pixels bit for bit
+    data_lib.to_unit_range(_near_grey(9)[None], 20, 1, color_tolerance=9)
+    with pytest.raises(DataError, match="differ by up to 1 grey levels"):
+        data_lib.to_unit_range(_near_grey(1)[None], 20, 1, color_tolerance=0)
+    grey = np.repeat(near[..., :1], 3, -1)
+    np.testing.assert_array_equal(data_lib.to_unit_range(grey[None], 20, 1, color_tolerance=0),
+                                  data_lib.to_unit_range(near[None, ..., :1], 20, 1))
+
+
+def test_color_decision_is_per_image_and_names_the_index():
+    colour = np.random.default_rng(3).integers(0, 255, (20, 20, 3), dtype=np.uint8)
+    grey = np.repeat(colour[..., :1], 3, -1)
+    batch = np.stack([grey, _near_grey(4), grey, colour])
+    with pytest.raises(DataError, match=r"images\[3\]: a colour image"):
+        data_lib.to_unit_range(batch, 20, 1, chunk=2)
+    # an exactly grey image scores the same whether its batch holds colour images or not
+    alone = data_lib.to_unit_range(grey[None], 20, 1)
+    mixed = data_lib.to_unit_range(np.stack([grey, colour]), 20, 1, color="gray")
+    np.testing.assert_array_equal(mixed[0], alone[0])
+
+
+def test_color_gray_converts_any_colour_image_and_rgb_repeats_grey():
+    colour = np.random.default_rng(3).integers(0, 255, (20, 20, 3), dtype=np.uint8)
+    with pytest.raises(DataError, match="a colour image"):
+        data_lib.to_unit_range(colour[None], 20, 1)
+    out = data_lib.to_unit_range(colour[None], 20, 1, color="gray")
+    expected = np.asarray(Image.fromarray(colour).convert("L"), np.float32) / 255  # PIL's own luma, rounded to 8 bits
+    assert np.abs(out[0, ..., 0] - expected).max() <= 0.5 / 255 + 1e-6
+    g = colour[..., 0]
+    np.testing.assert_array_equal(data_lib.to_unit_range(g[None], 20, 3, color="rgb")[0],
+                                  np.repeat(data_lib.to_unit_range(g[None], 20, 1)[0], 3, -1))
+
+
+def test_color_policy_is_checked_against_the_model_channels():
+    from tf_fanogan.config import ConfigError, FAnoGANConfig
+
+    with pytest.raises(ConfigError, match="data.color: gray needs model.channels: 1"):
+        FAnoGANConfig.from_dict({"model": {"channels": 3}, "data": {"color": "gray"}})
+    with pytest.raises(ConfigError, match="data.color: rgb needs model.channels: 3"):
+        FAnoGANConfig.from_dict({"data": {"color": "rgb"}})
+    with pytest.raises(ConfigError, match="data.color must be one of auto, gray, rgb"):
+        FAnoGANConfig.from_dict({"data": {"color": "grey"}})
+    with pytest.raises(ConfigError, match="data.color_tolerance must be <= 255"):
+        FAnoGANConfig.from_dict({"data": {"color_tolerance": 300}})
+    assert FAnoGANConfig.from_dict({}).data.color == "auto"  # configs saved before the section existed
+
+
+def test_exported_decoder_applies_the_same_colour_policy():
+    """The in-graph decoder of ``score_image_bytes`` against the in-process reader, per policy."""
+    import io
+
+    from tf_fanogan.serving.export import decode_image
+
+    colour = np.random.default_rng(3).integers(0, 255, (20, 20, 3), dtype=np.uint8)
+    for arr, fmt, policy in [(_near_grey(6), "PNG", {}), (_near_grey(6), "JPEG", {}),
+                             (colour, "PNG", {"color": "gray"}), (colour, "JPEG", {"color": "gray"}),
+                             (_near_grey(9), "PNG", {"color_tolerance": 9.0}),
+                             (np.repeat(colour[..., :1], 3, -1), "PNG", {"color_tolerance": 0.0})]:
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, fmt)
+        local = data_lib.to_unit_range([data_lib.decode_image_bytes(buf.getvalue(), "x")], 16, 1, **policy)[0]
+        graph = decode_image(buf.getvalue(), 1, 16, 0, **policy).numpy()
+        np.testing.assert_allclose(graph, local, atol=2e-6, err_msg=f"{fmt} {policy}")
+    buf = io.BytesIO()
+    Image.fromarray(_near_grey(9)).save(buf, "PNG")
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes\[0\]: a colour image \(its channels "
+                                                             r"differ by up to 9 grey levels"):
+        decode_image(buf.getvalue(), 1, 16, 0)
 
 
 @pytest.mark.parametrize("arr,match", [
@@ -107,3 +197,26 @@ def test_folders_are_read_recursively_everywhere(tmp_path):
     images, names, _ = data_lib.read_any(str(tmp_path))
     assert names == list_sources(str(tmp_path))[0]
     assert [n[len(str(tmp_path)) + 1:] for n in names] == ["x.png", "a/y.png", "a/b/z.png"]
+
+
+def test_brain_mri_normals_stored_as_rgb_are_taken_as_grey_and_coloured_ones_named():
+    """The shared brain-MRI slices (grey scans, most stored as RGB JPEG): under ``auto`` every
+    file is taken or refused as a colour image naming the file; under ``gray`` all are taken."""
+    import glob
+    import os
+
+    folder = os.path.join(os.environ["TF_FANOGAN_SHARED_DATA"], "brain_tumor_mri", "no")
+    paths = sorted(glob.glob(os.path.join(folder, "*")))
+    if not paths:
+        pytest.skip(f"the shared brain-MRI data is not at {folder} (see ../shared/data/README.md)")
+    rgb_taken = refused = 0
+    for p in paths:
+        img = data_lib.load_image(p)
+        try:
+            data_lib.to_unit_range([img], 64, 1, [p])
+            rgb_taken += img.ndim == 3
+        except DataError as e:
+            assert str(e).startswith(f"{p}: a colour image") and "data.color: gray" in str(e)
+            refused += 1
+        data_lib.to_unit_range([img], 64, 1, [p], color="gray")
+    assert rgb_taken > 0 and refused < len(paths) // 4, (rgb_taken, refused)

@@ -534,17 +534,102 @@ def test_served_bytes_match_in_process_for_every_format_colour_and_alpha(trained
     from tf_fanogan.data.images import decode_image_bytes
 
     g = blobs(1, size=20, seed=31)[0]
+    near = np.stack([g, np.clip(g.astype(int) + 5, 0, 255), np.clip(g.astype(int) - 3, 0, 255)], -1).astype(np.uint8)
     forms = {"grey": (g, "PNG"), "16-bit grey": (g.astype(np.uint16) * 257, "PNG"), "JPEG": (g, "JPEG"),
              "BMP": (g, "BMP"), "grey stored as RGB": (np.stack([g] * 3, -1), "PNG"),
              "grey stored as RGB, JPEG": (np.stack([g] * 3, -1), "JPEG"),
              "grey with alpha (LA)": (np.stack([g, g // 2], -1), "PNG"),
-             "grey RGBA": (np.stack([g, g, g, np.full_like(g, 7)], -1), "PNG")}
+             "grey RGBA": (np.stack([g, g, g, np.full_like(g, 7)], -1), "PNG"),
+             "near-grey RGB (channels within 5 levels)": (near, "PNG"), "near-grey RGB, JPEG": (near, "JPEG")}
     for name, (arr, fmt) in forms.items():
         buf = io.BytesIO()
         Image.fromarray(arr, mode="LA" if arr.ndim == 3 and arr.shape[-1] == 2 else None).save(buf, fmt)
         local = trained_detector.score([decode_image_bytes(buf.getvalue(), name)])["anomaly_score"]
         np.testing.assert_allclose(client.score_image_bytes([buf.getvalue()])["anomaly_score"], local, rtol=1e-5,
                                    err_msg=name)
+
+
+def _parity_files(folder):
+    """One file per format the in-process reader takes; the same picture in each."""
+    g = blobs(1, size=20, seed=41)[0]
+    g16 = g.astype(np.uint16) * 257 + np.random.default_rng(4).integers(0, 200, g.shape).astype(np.uint16)
+    near = np.stack([g, np.clip(g.astype(int) + 4, 0, 255), g], -1).astype(np.uint8)
+    files = {"PNG 8-bit": ("a.png", g), "PNG 16-bit": ("b.png", g16), "JPEG": ("c.jpg", g),
+             "JPEG, grey stored as RGB": ("d.jpg", near), "BMP": ("e.bmp", g), "TIFF 8-bit": ("f.tif", g),
+             "TIFF 16-bit": ("g.tif", g16)}
+    for name, arr in files.values():
+        Image.fromarray(arr).save(folder / name)
+    return {fmt: str(folder / name) for fmt, (name, _) in files.items()}
+
+
+def test_query_sends_tiff_as_lossless_png_and_names_a_float_tiff(tmp_path):
+    from tf_fanogan.data.images import DataError, decode_image_bytes, load_image
+    from tf_fanogan.serving.query import _read
+
+    files = _parity_files(tmp_path)
+    for fmt in ("TIFF 8-bit", "TIFF 16-bit"):
+        sent = _read(files[fmt])
+        assert sent.startswith(b"\x89PNG")
+        np.testing.assert_array_equal(decode_image_bytes(sent, "sent"), load_image(files[fmt]))
+    assert _read(files["JPEG"]) == open(files["JPEG"], "rb").read()  # served formats go as they are
+    Image.fromarray(np.full((20, 20), 0.5, np.float32)).save(tmp_path / "float.tif")
+    with pytest.raises(DataError, match=r"float\.tif: a float32 20x20 image has no lossless PNG form"):
+        _read(str(tmp_path / "float.tif"))
+
+
+def test_parity_across_formats_and_paths(trained_detector, base, server, tmp_path):
+    """The same file scored by every path gives the same score and decision as ``FAnoGAN.score``;
+    TIFF, which the served graph does not decode, is refused there with a clear message and sent
+    as PNG by ``fanogan query``. Each cell is reported to the reliability section's table."""
+    import tensorflow as tf
+
+    from tf_fanogan.cli import main
+
+    folder = tmp_path / "formats"
+    folder.mkdir()
+    files = _parity_files(folder)
+    det_dir = trained_detector.save(str(tmp_path / "det"))
+    loaded = tf.saved_model.load(os.path.join(base, "fanogan", "1")).signatures[sig.SCORE_IMAGE_BYTES]
+    rest = RestClient(f"http://127.0.0.1:{server.rest_port}", "fanogan", timeout=30)
+    grpc_client = FAnoGANClient(server.target, "fanogan", timeout=30)
+
+    def by_csv(args, out):
+        assert main(args + ["--output", out]) == 0
+        return {r["path"]: (float(r["anomaly_score"]), r["is_anomaly"] == "true") for r in csv.DictReader(open(out))}
+
+    score_cli = by_csv(["score", det_dir, "--data", str(folder), "--quiet"], str(tmp_path / "score.csv"))
+    query_cli = by_csv(["query", "--target", server.target, "--model-name", "fanogan", "--data", str(folder)],
+                       str(tmp_path / "query.csv"))
+
+    def via_saved_model(data):
+        out = loaded(image_bytes=tf.constant([data]))
+        return float(out["anomaly_score"][0]), bool(out["is_anomaly"][0])
+
+    def via(client):
+        def call(data):
+            out = client.score_image_bytes([data])
+            return float(out["anomaly_score"][0]), bool(out["is_anomaly"][0])
+        return call
+
+    paths = {"`fanogan score`": lambda p, d: score_cli[p], "SavedModel (`score_image_bytes`)": lambda p, d: via_saved_model(d),
+             "gRPC client": lambda p, d: via(grpc_client)(d), "REST client": lambda p, d: via(rest)(d),
+             "`fanogan query`": lambda p, d: query_cli[p]}
+    raw_refusals = (tf.errors.InvalidArgumentError, InvalidArgument)
+    for fmt, path in files.items():
+        ref_score = float(trained_detector.score(path)["anomaly_score"][0])
+        ref_flag = bool(trained_detector.predict(path)[0])
+        data = open(path, "rb").read()
+        for where, run in paths.items():
+            try:
+                score, flag = run(path, data)
+            except raw_refusals as e:
+                assert fmt.startswith("TIFF") and "not a PNG, JPEG or BMP image" in str(e), (fmt, where, e)
+                report(test="parity", format=fmt, path=where, result="refused: not a PNG, JPEG or BMP image")
+                continue
+            rel = abs(score - ref_score) / abs(ref_score)
+            assert rel <= 1e-5 and flag == ref_flag, (fmt, where, score, ref_score)
+            report(test="parity", format=fmt, path=where, result=f"{rel:.1e}")
+    grpc_client.close()
 
 
 GRPC_BAD_INPUTS = [  # (signature, inputs, words the INVALID_ARGUMENT message must contain)
@@ -565,7 +650,8 @@ GRPC_BAD_INPUTS = [  # (signature, inputs, words the INVALID_ARGUMENT message mu
     ("score_image_bytes", {"image_bytes": np.array([_encoded("PNG"), _encoded("PNG", size=4)], dtype=object)},
      "image_bytes[1]: images of 4x4 are smaller than the model input (16x16)"),
     ("score_image_bytes", {"image_bytes": np.array([_rgb_png()], dtype=object)},
-     "image_bytes[0]: has 3 colour channels but the model expects 1 (grayscale)"),
+     "image_bytes[0]: a colour image (its channels differ by up to 150 grey levels, more than data.color_tolerance 8)"
+     " but the model is grayscale; set data.color: gray"),
 ]
 
 

@@ -17,6 +17,7 @@ LATENT_PRIORS = ("normal", "uniform")
 ENCODER_HEADS = ("auto", "linear", "tanh")
 LR_DECAYS = ("none", "linear")
 AUGMENTATIONS = ("none", "flip", "translate", "flip_translate")
+COLORS = ("auto", "gray", "rgb")
 
 
 def resolve_jit_compile(value: bool | str, distributed: bool) -> bool:
@@ -210,11 +211,50 @@ class EncoderTrainingConfig:
 
 
 @dataclasses.dataclass
+class DataConfig:
+    """How images of any file become the model's input, on every path alike: training,
+    ``FAnoGAN.score``, ``fanogan score``, ``beam-score`` and the exported ``score_image_bytes``
+    graph that TF Serving and ``fanogan serve`` run.
+
+    Attributes:
+        color: How an image is brought to ``model.channels``. ``auto`` (default): a grey image
+            is repeated for an RGB model; an RGB image is grey for a grayscale model when its
+            channels agree within ``color_tolerance`` (grey pixels stored as RGB, often after a
+            JPEG round trip) and is then converted to luma, otherwise it is refused with the fix
+            in the message. ``gray``: every colour image is converted to luma (ITU-R 601:
+            0.299 R + 0.587 G + 0.114 B, as PIL's ``convert("L")``); needs ``model.channels: 1``.
+            ``rgb``: every image is RGB (grey repeated); needs ``model.channels: 3``.
+            Alpha is dropped under every policy.
+        color_tolerance: For ``auto``, the largest difference between two channels of one
+            pixel, in 8-bit grey levels (0-255; 16-bit images are compared on the same scale),
+            for which an RGB image still counts as grey. 0 accepts only exactly equal channels.
+    """
+
+    color: str = "auto"
+    color_tolerance: float = 8.0
+
+    def validate(self, channels: int) -> None:
+        _check_choice(self.color, COLORS, "data.color")
+        _check_float(self.color_tolerance, "data.color_tolerance", 0.0, 255.0)
+        if self.color == "gray" and channels != 1:
+            raise ConfigError(f"data.color: gray needs model.channels: 1 (got {channels}); use auto or rgb for an "
+                              "RGB model")
+        if self.color == "rgb" and channels != 3:
+            raise ConfigError(f"data.color: rgb needs model.channels: 3 (got {channels}); use auto or gray for a "
+                              "grayscale model")
+
+    def image_policy(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`tf_fanogan.data.images.to_unit_range` and of the exported decoder."""
+        return {"color": self.color, "color_tolerance": float(self.color_tolerance)}
+
+
+@dataclasses.dataclass
 class FAnoGANConfig:
     """Everything a detector needs: shapes, both training stages, seed and precision.
 
     Attributes:
         model: Network shapes.
+        data: How image files become the model's input (colour policy).
         gan: Stage 1 settings.
         encoder: Stage 2 settings.
         seed: Seed for weights, noise and shuffling.
@@ -223,6 +263,7 @@ class FAnoGANConfig:
     """
 
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
     gan: GANTrainingConfig = dataclasses.field(default_factory=GANTrainingConfig)
     encoder: EncoderTrainingConfig = dataclasses.field(default_factory=EncoderTrainingConfig)
     seed: int = 0
@@ -231,6 +272,7 @@ class FAnoGANConfig:
 
     def validate(self) -> "FAnoGANConfig":
         self.model.validate()
+        self.data.validate(self.model.channels)
         self.gan.validate()
         self.encoder.validate()
         if not (isinstance(self.score_batch_size, int) and self.score_batch_size >= 1):

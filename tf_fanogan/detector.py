@@ -108,7 +108,7 @@ class FAnoGAN:
         if isinstance(images, (str, bytes)) or hasattr(images, "__fspath__"):
             images, names, _ = data_lib.read_any(images)
         m = self.config.model
-        return data_lib.to_unit_range(images, m.image_size, m.channels, names)
+        return data_lib.to_unit_range(images, m.image_size, m.channels, names, **self.config.data.image_policy())
 
     # ----------------------------------------------------------------- training
     def fit(self, normal_images, validation=None, stage: str = "both", workdir: str | None = None,

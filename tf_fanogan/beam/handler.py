@@ -35,6 +35,13 @@ class ExportedModel:
     channels: int
     threshold: float
     has_p_value: bool
+    color: str = "auto"
+    color_tolerance: float = 0.0
+
+    @property
+    def image_policy(self) -> dict:
+        """The export's ``data.color`` policy, as :func:`tf_fanogan.data.images.to_unit_range` takes it."""
+        return {"color": self.color, "color_tolerance": self.color_tolerance}
 
     @property
     def columns(self) -> list[str]:
@@ -72,7 +79,10 @@ def read_export(path: str) -> ExportedModel:
         size, _, channels = (int(v) for v in info["image_shape"])
     except (KeyError, TypeError, ValueError):
         raise ExportedModelError(f"{info_path}: image_shape missing or not [size, size, channels]") from None
-    return ExportedModel(path, size, channels, float(info["threshold"]), info.get("p_value") is not None)
+    # Versions exported before data.color existed accepted only exactly grey RGB (tolerance 0).
+    policy = {"color": "auto", "color_tolerance": 0.0, **(info.get("data") or {})}
+    return ExportedModel(path, size, channels, float(info["threshold"]), info.get("p_value") is not None,
+                         policy["color"], float(policy["color_tolerance"]))
 
 
 def _versions(path: str) -> list[int]:

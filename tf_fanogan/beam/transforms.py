@@ -60,15 +60,16 @@ class ReadAndDecode(beam.DoFn):
     """path -> ``(path, float32 (S, S, C) image in [0, 1])``, or ``{path, reason}`` on the
     ``errors`` output. Decoding and resizing are those of ``fanogan score``."""
 
-    def __init__(self, image_size: int, channels: int):
-        self.image_size, self.channels = image_size, channels
+    def __init__(self, image_size: int, channels: int, policy: dict | None = None):
+        self.image_size, self.channels, self.policy = image_size, channels, policy or {}
 
     def process(self, path: str):
         try:
             check_image_name(path)
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
                 data = f.read()
-            image = to_unit_range([decode_image_bytes(data, path)], self.image_size, self.channels, [path])[0]
+            image = to_unit_range([decode_image_bytes(data, path)], self.image_size, self.channels, [path],
+                                 **self.policy)[0]
         except DataError as e:
             yield beam.pvalue.TaggedOutput(ERRORS, {"path": path, "reason": str(e)})
             return
@@ -134,7 +135,8 @@ class ScoreImages(beam.PTransform):
                              | f"Visible{i}" >> beam.Filter(_visible, folder))
         decoded = ((paths | "AllPaths" >> beam.Flatten() if len(paths) > 1 else paths[0])
                    | "Spread" >> beam.Reshuffle()  # one listing must not pin all decoding to one worker
-                   | "Decode" >> beam.ParDo(ReadAndDecode(self.model.image_size, self.model.channels))
+                   | "Decode" >> beam.ParDo(ReadAndDecode(self.model.image_size, self.model.channels,
+                                                      self.model.image_policy))
                    .with_outputs(ERRORS, main=ROWS))
         scored, failed = (decoded[ROWS] | "Score" >> RunInference(KeyedModelHandler(self.handler))
                           .with_exception_handling())

@@ -154,18 +154,30 @@ def _scale_to_unit(arr: np.ndarray, name: str) -> np.ndarray:
     return np.clip(arr, 0.0, 1.0)
 
 
-def _fix_channels(arr: np.ndarray, channels: int, name: str) -> np.ndarray:
-    """(H, W[, C]) or (N, H, W[, C]) with known rank -> trailing channel axis of ``channels``."""
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, PIL's convert("L"); the exported decoder uses the same weights
+
+
+def _fix_channels(arr: np.ndarray, channels: int, name: str, color: str = "auto",
+                  color_tolerance: float = 8.0, first: int | None = None) -> np.ndarray:
+    """float32 (N, H, W, C) in [0, 1], C in (1, 3) -> ``channels`` channels by the ``data.color``
+    policy (:class:`tf_fanogan.config.DataConfig`), decided per image."""
     have = arr.shape[-1]
     if have == channels:
         return arr
-    if have == 1 and channels == 3:
+    if have == 1:
         return np.repeat(arr, 3, axis=-1)
-    if have == 3 and channels == 1:
-        if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
-            return arr[..., :1]
-        raise DataError(f"{name}: has 3 colour channels but the model expects 1 (grayscale)")
-    raise DataError(f"{name}: has {have} channels but the model expects {channels}")
+    r, g, b = arr[..., 0:1], arr[..., 1:2], arr[..., 2:3]
+    spread = np.float32(255) * np.maximum(np.maximum(np.abs(r - g), np.abs(g - b)), np.abs(b - r)).max(axis=(1, 2, 3))
+    if color == "auto":
+        bad = np.flatnonzero(spread > np.float32(color_tolerance + 1e-3))
+        if bad.size:
+            where = name if first is None else f"{name}[{first + bad[0]}]"
+            raise DataError(f"{where}: a colour image (its channels differ by up to {spread[bad[0]]:.0f} grey levels, "
+                            f"more than data.color_tolerance {color_tolerance:g}) but the model is grayscale; set "
+                            "data.color: gray to convert colour images to grayscale, or train an RGB model "
+                            "(model.channels: 3)")
+    luma = r * np.float32(LUMA[0]) + g * np.float32(LUMA[1]) + b * np.float32(LUMA[2])
+    return np.where((spread == 0)[:, None, None, None], r, luma)  # exactly grey: its own pixels, bit for bit
 
 
 def _resize(batch: np.ndarray, image_size: int) -> np.ndarray:
@@ -177,7 +189,7 @@ def _resize(batch: np.ndarray, image_size: int) -> np.ndarray:
 
 
 def to_unit_range(images, image_size: int, channels: int, names: Sequence[str] | None = None,
-                  chunk: int = 512) -> np.ndarray:
+                  chunk: int = 512, color: str = "auto", color_tolerance: float = 8.0) -> np.ndarray:
     """Validates images and returns them as float32 (N, S, S, C) in [0, 1].
 
     Args:
@@ -185,7 +197,9 @@ def to_unit_range(images, image_size: int, channels: int, names: Sequence[str] |
             to avoid ambiguity, or a list of per-image arrays of any sizes.
         image_size, channels: The model's input shape.
         names: Per-image names (e.g. file paths) used in error messages.
+        color, color_tolerance: The ``data.color`` policy (:class:`tf_fanogan.config.DataConfig`).
     """
+    policy = (color, color_tolerance)
     if isinstance(images, np.ndarray):
         if images.ndim == 3:
             images = images[..., None]
@@ -193,7 +207,7 @@ def to_unit_range(images, image_size: int, channels: int, names: Sequence[str] |
             raise DataError(f"images: expected an array of shape (N, H, W) or (N, H, W, C), got {images.shape}")
         if images.shape[0] == 0:
             raise DataError("images: empty array (N = 0)")
-        return _to_unit_uniform(images, image_size, channels, "images", chunk)
+        return _to_unit_uniform(images, image_size, channels, "images", chunk, policy)
     images = list(images)
     if not images:
         raise DataError("images: empty list")
@@ -205,25 +219,27 @@ def to_unit_range(images, image_size: int, channels: int, names: Sequence[str] |
             img = img[..., None]
         if img.ndim != 3:
             raise DataError(f"{name}: expected (H, W) or (H, W, C), got shape {img.shape}")
-        out[i] = _to_unit_uniform(img[None], image_size, channels, name, chunk)[0]
+        out[i] = _to_unit_uniform(img[None], image_size, channels, name, chunk, policy)[0]
     return out
 
 
-def _to_unit_uniform(batch: np.ndarray, image_size: int, channels: int, name: str, chunk: int):
+def _to_unit_uniform(batch: np.ndarray, image_size: int, channels: int, name: str, chunk: int, policy):
     h, w = batch.shape[1:3]
     if h < image_size or w < image_size:
         raise DataError(f"{name}: images of {h}x{w} are smaller than the model input ({image_size}x{image_size})")
-    batch = _fix_channels(batch, channels, name)
+    if batch.shape[-1] != channels and {batch.shape[-1], channels} != {1, 3}:
+        raise DataError(f"{name}: has {batch.shape[-1]} channels but the model expects {channels}")
     out = np.empty((batch.shape[0], image_size, image_size, channels), np.float32)
     for start in range(0, batch.shape[0], chunk):
-        part = _scale_to_unit(batch[start:start + chunk], name)
+        part = _fix_channels(_scale_to_unit(batch[start:start + chunk], name), channels, name, *policy,
+                             first=start if batch.shape[0] > 1 else None)
         out[start:start + chunk] = _resize(part, image_size)
     return out
 
 
-def to_model_units(images, image_size: int, channels: int, names=None) -> np.ndarray:
+def to_model_units(images, image_size: int, channels: int, names=None, **policy) -> np.ndarray:
     """Validates images and returns float32 (N, S, S, C) in the model's [-1, 1] range."""
-    return to_unit_range(images, image_size, channels, names) * 2.0 - 1.0
+    return to_unit_range(images, image_size, channels, names, **policy) * 2.0 - 1.0
 
 
 def read_any(source, on_error: str = "raise", recursive: bool = True):

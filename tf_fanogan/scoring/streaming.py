@@ -124,7 +124,7 @@ def score_to_csv(detector, source: str, output: str, batch_size: int = 256, chun
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     names, load = list_sources(source)
-    m = detector.config.model
+    m, policy = detector.config.model, detector.config.data.image_policy()
     columns = (["path", *sig.SCORE_OUTPUTS] + ([sig.P_VALUE] if detector.holdout_scores_ is not None else [])
                + ([sig.IS_ANOMALY] if detector.threshold_ is not None or alpha is not None else []))
     partial, errors_partial = output + ".partial", output + ".errors.partial"
@@ -142,7 +142,7 @@ def score_to_csv(detector, source: str, output: str, batch_size: int = 256, chun
 
     def read(i):
         try:
-            return data_lib.to_unit_range([load(i)], m.image_size, m.channels, [names[i]])[0], None
+            return data_lib.to_unit_range([load(i)], m.image_size, m.channels, [names[i]], **policy)[0], None
         except data_lib.DataError as e:
             if on_error == "raise":
                 raise

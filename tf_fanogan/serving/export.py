@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_fanogan import signatures as sig
+from tf_fanogan.data.images import LUMA
 from tf_fanogan.models import latent
 from tf_fanogan.scoring.scorer import Scorer
 from tf_fanogan.utils.atomic import fsync_tree
@@ -108,12 +109,13 @@ def _float32_networks(detector):
     return nets
 
 
-def decode_image(data, channels: int, size: int, index=None):
+def decode_image(data, channels: int, size: int, index=None, color: str = "auto", color_tolerance: float = 8.0):
     """One encoded image -> float32 (size, size, channels) in [0, 1], in-graph, by the policy of
     the in-process reader (:mod:`tf_fanogan.data.images`): alpha dropped, grayscale repeated for
-    an RGB model, an RGB image accepted by a grayscale model only if its channels are equal, and
-    an image smaller than the model refused, never up-sampled. Messages name
-    ``image_bytes[index]`` (``image`` without an index).
+    an RGB model, an RGB image brought to a grayscale model by the ``data.color`` policy
+    (:class:`tf_fanogan.config.DataConfig`: exactly grey -> its first channel, otherwise luma,
+    refused under ``auto`` beyond ``color_tolerance``), and an image smaller than the model
+    refused, never up-sampled. Messages name ``image_bytes[index]`` (``image`` without an index).
 
     JPEG is decoded with the accurate integer IDCT, as PIL (the in-process reader) does; TF's
     default fast IDCT differs by up to 5 grey levels."""
@@ -136,12 +138,17 @@ def decode_image(data, channels: int, size: int, index=None):
         "images of {}x{} are smaller than the model input " + f"({size}x{size})", h, w)])
     with tf.control_dependencies([big_enough]):
         if channels == 1:
-            grey = tf.reduce_all(tf.equal(image[..., :1], image[..., -1:])) & tf.reduce_all(
-                tf.equal(image[..., :1], image[..., have // 2:have // 2 + 1]))
-            ok = tf.debugging.Assert(tf.logical_or(tf.equal(have, 1), grey), [message(
-                "has 3 colour channels but the model expects 1 (grayscale)")])
-            with tf.control_dependencies([ok]):
-                image = image[..., :1]
+            r, g, b = image[..., :1], image[..., have // 2:have // 2 + 1], image[..., -1:]  # have is 1 or 3
+            spread = 255.0 * tf.reduce_max(tf.maximum(tf.maximum(tf.abs(r - g), tf.abs(g - b)), tf.abs(b - r)))
+            checks = []
+            if color == "auto":
+                checks.append(tf.debugging.Assert(spread <= color_tolerance + 1e-3, [message(
+                    "a colour image (its channels differ by up to {} grey levels, more than data.color_tolerance "
+                    f"{color_tolerance:g}) but the model is grayscale; set data.color: gray to convert colour images "
+                    "to grayscale, or train an RGB model (model.channels: 3)", tf.cast(tf.round(spread), tf.int32))]))
+            with tf.control_dependencies(checks):
+                luma = r * LUMA[0] + g * LUMA[1] + b * LUMA[2]
+                image = tf.cond(tf.equal(spread, 0.0), lambda: r, lambda: luma)
         else:
             image = tf.cond(tf.equal(have, 1), lambda: tf.repeat(image, 3, axis=-1), lambda: image)
     image = tf.ensure_shape(image, (None, None, channels))
@@ -177,7 +184,7 @@ def serving_functions(detector):
     if detector.threshold_ is None:
         raise ExportError("calibrate the detector before export (the score signature returns is_anomaly)")
     m = detector.config.model
-    size, channels = m.image_size, m.channels
+    size, channels, policy = m.image_size, m.channels, detector.config.data.image_policy()
     scorer = Scorer(*_float32_networks(detector), m.image_shape, detector.config.encoder.kappa, detector.threshold_,
                     detector.holdout_scores_)
     image_shape = [None, size, size, channels]
@@ -192,7 +199,7 @@ def serving_functions(detector):
                                       [f"{sig.IMAGE_BYTES}: empty batch (0 images); send at least one image"])]
         with tf.control_dependencies(checks + [check_format(image_bytes)]):
             images = tf.map_fn(
-                lambda i: decode_image(image_bytes[i], channels, size, i),
+                lambda i: decode_image(image_bytes[i], channels, size, i, **policy),
                 tf.range(tf.size(image_bytes)), fn_output_signature=tf.TensorSpec((size, size, channels), tf.float32))
         return scorer.score_images(images)
 
@@ -268,6 +275,7 @@ def model_info(detector, model_name: str, version: int) -> dict:
         "image_shape": [m.image_size, m.image_size, m.channels],
         "latent_dim": m.latent_dim,
         "latent_prior": m.latent_prior,
+        "data": detector.config.data.image_policy(),
         "input_scaling": {sig.SCORE: "float32 in [0, 1] (model works in [-1, 1] = 2x - 1)",
                           sig.SCORE_UINT8: "uint8 0..255, divided by 255 in-graph",
                           sig.SCORE_IMAGE_BYTES: "encoded PNG/JPEG/BMP, decoded to [0, 1] and area-resized in-graph"},

@@ -4,9 +4,15 @@ A batch the server refuses (``INVALID_ARGUMENT``) is retried one file at a time,
 file is named and, with ``on_error="skip"``, the others are still scored. The reason given
 is the project's own decoder's (PIL, no TensorFlow runtime needed) where it refuses the file
 too, otherwise the server's message.
+
+PNG, JPEG and BMP files are sent as they are. The served graph decodes only those three, so a
+file in another format the project's reader takes (TIFF) is decoded here and sent as lossless
+PNG (8-bit, or 16-bit grey): it scores as ``fanogan score`` scores it.
 """
 
 from __future__ import annotations
+
+import io
 
 import numpy as np
 
@@ -14,13 +20,33 @@ from tf_fanogan.data.images import DataError, check_image_name, decode_image_byt
 from tf_fanogan.serving.client import InvalidArgument
 
 
+SERVED_FORMATS = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM")  # what the exported graph decodes
+
+
 def _read(path: str) -> bytes:
     check_image_name(path)
     try:
         with open(path, "rb") as f:
-            return f.read()
+            data = f.read()
     except OSError as e:
         raise DataError(f"{path}: cannot read file ({e.strerror or e})") from None
+    return data if data.startswith(SERVED_FORMATS) else as_png(data, path)
+
+
+def as_png(data: bytes, path: str) -> bytes:
+    """Encoded image bytes the served graph cannot decode (TIFF) -> lossless PNG bytes."""
+    from PIL import Image
+
+    arr = decode_image_bytes(data, path)  # refuses what the in-process reader refuses, naming the file
+    if arr.dtype == np.uint16 and arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if not (arr.dtype == np.uint8 or (arr.dtype == np.uint16 and arr.ndim == 2)):
+        shape = "x".join(map(str, arr.shape))
+        raise DataError(f"{path}: a {arr.dtype} {shape} image has no lossless PNG form to send; score it in process "
+                        "(fanogan score) or convert it to 8/16-bit PNG")
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG")
+    return buf.getvalue()
 
 
 def _reason(path: str, data: bytes, server_error: InvalidArgument) -> str:
