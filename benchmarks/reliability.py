@@ -18,12 +18,12 @@ import tempfile
 
 from benchmarks._report import ROOT, machine, write_section  # noqa: E402
 
-TESTS = ["tests/test_reliability.py", "tests/test_bad_input.py", "tests/test_server_load.py",
-         "tests/test_serving.py::test_error_codes_match_tf_serving",
-         "tests/test_serving.py::test_rest_failures_are_json_errors_with_tf_serving_codes",
-         "tests/test_serving.py::test_grpc_bad_inputs_say_what_is_wrong",
-         "tests/test_serving.py::test_version_swap_broken_version_and_warmup",
-         "tests/test_serving.py::test_parity_across_formats_and_paths"]
+TESTS = ["tests/test_reliability.py", "tests/test_bad_input.py", "tests/serving/test_server_load.py",
+         "tests/serving/test_grpc_service.py::test_error_codes_match_tf_serving",
+         "tests/serving/test_rest.py::test_rest_failures_are_json_errors_with_tf_serving_codes",
+         "tests/serving/test_grpc_service.py::test_grpc_bad_inputs_say_what_is_wrong",
+         "tests/serving/test_server.py::test_version_swap_broken_version_and_warmup",
+         "tests/serving/test_export.py::test_parity_across_formats_and_paths"]
 
 
 def parity_table(rows: list[dict]) -> str:
@@ -39,11 +39,17 @@ def parity_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="one reporting test only (smoke run; no BENCHMARKS.md)")
+    args = p.parse_args(argv)
+    tests = ["tests/serving/test_grpc_service.py::test_error_codes_match_tf_serving"] if args.quick else TESTS
     fd, path = tempfile.mkstemp(suffix=".jsonl")
     os.close(fd)
     env = {**os.environ, "TF_FANOGAN_RELIABILITY_REPORT": path, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *TESTS]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-500:]
     print(summary)
@@ -87,6 +93,9 @@ sends TIFF as lossless PNG.
 
 {parity_table(cases.get('parity', []))}
 """
+    if args.quick:
+        print(md)
+        return 0
     write_section("reliability", md)
     print("wrote the reliability section of BENCHMARKS.md")
     return 0

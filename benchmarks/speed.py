@@ -40,6 +40,9 @@ CONFIGS = {
     # iterative search ~7 TFLOP, so the CPU run keeps these small.
     "paper": dict(image_size=64, dim=64, latent_dim=128, gan_batch=8, enc_batch=16, steps=1, epochs=2,
                   score_batches=[1, 8, 32], score_images=32, iter_batch=1, iter_images=1),
+    # --quick: a smoke run of every measurement (the suite's test), not a figure to quote
+    "quick": dict(image_size=16, dim=8, latent_dim=16, gan_batch=4, enc_batch=4, steps=1, epochs=1,
+                  score_batches=[1, 8], score_images=16, iter_batch=2, iter_images=2),
 }
 GPU_OVERRIDES = {  # larger batches where a GPU is present
     "small": dict(gan_batch=64, enc_batch=64, steps=20, epochs=3, score_batches=[1, 64, 256, 1024, 4096],
@@ -111,7 +114,7 @@ def run_config(name: str, precision: str, gpu: bool) -> dict:
     from tf_fanogan.training.pipeline import training_dataset
     from tf_fanogan.models.wgan_gp import WGANGP
 
-    c = dict(CONFIGS[name], **(GPU_OVERRIDES[name] if gpu else {}))
+    c = dict(CONFIGS[name], **(GPU_OVERRIDES.get(name, {}) if gpu else {}))
     model = ModelConfig(image_size=c["image_size"], channels=1, dim=c["dim"], latent_dim=c["latent_dim"])
     shape = model.image_shape
     rng = np.random.default_rng(0)
@@ -281,12 +284,15 @@ def main(argv=None) -> int:
     p.add_argument("--configs", default="small,paper")
     p.add_argument("--record", action="store_true", help="write the speed section of BENCHMARKS.md")
     p.add_argument("--json", help="also write the raw figures to this JSON file")
+    p.add_argument("--quick", action="store_true", help="the tiny 'quick' config only (smoke run; no BENCHMARKS.md)")
     p.add_argument("--child", nargs=2, metavar=("CONFIG", "PRECISION"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         name, precision = args.child
         print("RESULT " + json.dumps(run_config(name, precision, _has_gpu())), flush=True)
         return 0
+    if args.quick:
+        args.configs, args.record = "quick", False
     t0 = time.time()
     gpu = _has_gpu()
     precisions = ["float32", "mixed_float16"] if gpu else ["float32"]

@@ -85,7 +85,10 @@ def main(argv=None) -> int:
     p.add_argument("--dim", type=int, default=16)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--record", action="store_true")
+    p.add_argument("--quick", action="store_true", help="400 / 200 images, 16x16, width 8 (smoke run; no BENCHMARKS.md)")
     args = p.parse_args(argv)
+    if args.quick:
+        args.n, args.small, args.size, args.dim, args.batch, args.record = 400, 200, 16, 8, 64, False
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         paths = make_images(os.path.join(tmp, "images"), args.n, args.size)

@@ -1,6 +1,6 @@
 """The bad-input matrix: each case through the Python API and the CLI, each with a clear error
 naming the problem, and the next good request still works. Server-side cases (gRPC dtype,
-shape, inputs, model/version/label/signature) are in ``test_serving.py``'s error-code test;
+shape, inputs, model/version/label/signature) are in ``serving/test_grpc_service.py``'s error-code test;
 REST bodies that are not JSON or too large are here."""
 
 import json

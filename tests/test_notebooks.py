@@ -4,11 +4,12 @@ import os
 
 import pytest
 
+from helpers import REPO
+
 nbformat = pytest.importorskip("nbformat", reason="the notebooks extra (nbclient, ipykernel) is not installed")
 nbclient = pytest.importorskip("nbclient", reason="the notebooks extra (nbclient, ipykernel) is not installed")
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-NOTEBOOKS = os.path.join(os.path.dirname(HERE), "notebooks")
+NOTEBOOKS = os.path.join(REPO, "notebooks")
 
 
 @pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_oct_bscans.ipynb", "03_tf_serving.ipynb"])
@@ -17,7 +18,7 @@ def test_notebook_runs(name, tmp_path, monkeypatch):
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name}: outputs not stripped"
     monkeypatch.setenv("FANOGAN_FAST", "1")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    monkeypatch.setenv("PYTHONPATH", os.path.dirname(HERE) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    monkeypatch.setenv("PYTHONPATH", REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError naming the cell on any error

@@ -21,9 +21,8 @@ from PIL import Image
 from tf_fanogan.utils import atomic
 from tf_fanogan.training.callbacks import TrainingDiverged
 from tf_fanogan.detector import FAnoGAN
-from helpers import blobs, report, tiny_config
+from helpers import REPO, blobs, report, tiny_config
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": REPO}
 
 

@@ -8,6 +8,8 @@ import numpy as np
 
 from tf_fanogan.config import EncoderTrainingConfig, FAnoGANConfig, GANTrainingConfig, ModelConfig
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout
+
 
 def tiny_config(**overrides) -> FAnoGANConfig:
     cfg = FAnoGANConfig(

@@ -12,9 +12,7 @@ from tf_fanogan.serving.client import FAnoGANClient, InvalidArgument
 from tf_fanogan.serving.servable import Servable
 from tf_fanogan.serving.manager import ModelEntry
 from tf_fanogan.serving.server import ModelServer
-from helpers import blobs
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import REPO, blobs
 
 
 def test_parses_the_shipped_batching_parameters_file():

@@ -14,7 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import REPO
+
 HELPER = os.path.join(REPO, "tests", "helpers", "distributed_run.py")
 
 
