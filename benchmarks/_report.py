@@ -11,6 +11,7 @@ import os
 import platform
 import statistics
 import subprocess
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHMARKS_MD = os.path.join(ROOT, "BENCHMARKS.md")
@@ -51,6 +52,20 @@ def machine() -> str:
 
     return (f"{cpu}, {cores} cores available{mem}, {gpu}; Python {platform.python_version()}, "
             f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
+
+
+def timings(fn, reps: int, warmup: int = 0):
+    """Calls ``fn`` ``warmup`` times untimed (tracing, caches), then ``reps`` times; returns
+    ``(result of the last call, seconds of each timed call)``."""
+    out = None
+    for _ in range(warmup):
+        out = fn()
+    seconds = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        out = fn()
+        seconds.append(time.perf_counter() - t)
+    return out, seconds
 
 
 def percentile(values, q: float) -> float:

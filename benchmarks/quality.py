@@ -31,6 +31,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks._report import median, timings  # noqa: E402
 from benchmarks.units import Units, fmt, git_commit, mean_std  # noqa: E402
 
 DATASETS = ("elpv", "fashion_mnist", "magnetic_tile", "oct")
@@ -117,16 +118,6 @@ def balanced_subset(labels, size, rng):
                                    rng.choice(anomalous, n_anomalous, replace=False)]))
 
 
-def timed(fn, reps: int = 3):
-    fn()  # warm-up: tracing is not mapping time
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return out, float(np.median(times))
-
-
 def metrics(items: Items, test_scores, hold_scores, labels=None, owner=None) -> dict:
     from tf_fanogan.evaluation.metrics import image_metrics, threshold_at_fpr
 
@@ -166,7 +157,8 @@ def encoder_unit(name, budget, seed, mode, data, items, args) -> dict:
     det.fit(data["train"], stage="encoder", workdir=work(args, name, budget, seed, f"encoder_{mode}"), verbose=0)
     enc_s = time.time() - t
     x_test, x_hold = det.prepare(data["test_images"]), det.prepare(data["holdout"])
-    test, sec = timed(lambda: det.score(x_test, batch_size=256))
+    test, secs = timings(lambda: det.score(x_test, batch_size=256), 3, warmup=1)  # warm-up: tracing is not mapping time
+    sec = median(secs)
     hold = det.score(x_hold, batch_size=256)
     out = {"rows": {mode: metrics(items, test[sig.ANOMALY_SCORE], hold[sig.ANOMALY_SCORE])},
            "ms_per_image": 1000 * sec / len(x_test), "gan_train_s": gan_s, "encoder_train_s": enc_s,
@@ -205,7 +197,8 @@ def ae_unit(name, budget, seed, data, items, args) -> dict:
     t = time.time()
     ae, record = fit_autoencoder(x_train, x_hold * 2 - 1, m, max_updates=BUDGETS[budget][1] * 4, seed=seed)
     train_s = time.time() - t
-    test, sec = timed(lambda: ae.score(x_test, 256))
+    test, secs = timings(lambda: ae.score(x_test, 256), 3, warmup=1)
+    sec = median(secs)
     out = {"rows": {"AE": metrics(items, test, ae.score(x_hold, 256))}, "ms_per_image": 1000 * sec / len(x_test),
            "train_s": train_s, "choice": record}
     print(f"[{name} {budget} seed {seed}] AE: AUROC {out['rows']['AE']['auroc']:.4f} "

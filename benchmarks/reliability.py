@@ -48,7 +48,8 @@ def main(argv=None) -> int:
     tests = ["tests/serving/test_grpc_service.py::test_error_codes_match_tf_serving"] if args.quick else TESTS
     fd, path = tempfile.mkstemp(suffix=".jsonl")
     os.close(fd)
-    env = {**os.environ, "TF_FANOGAN_RELIABILITY_REPORT": path, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "TF_FANOGAN_RELIABILITY_REPORT": path, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "FANOGAN_LOAD_REQUESTS": "200"}  # the full load (the default suite sends 50 per client)
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-500:]

@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from benchmarks._report import ROOT, machine, median, percentile, write_section  # noqa: E402
+from benchmarks._report import ROOT, machine, median, percentile, timings, write_section  # noqa: E402
 
 
 def build_detector(image_size: int, dim: int, latent_dim: int, seed: int):
@@ -69,15 +69,6 @@ def import_cost(module: str, reps: int = 3) -> tuple[float, float, bool]:
         t, rss, tf_loaded = out.stdout.split()
         runs.append((float(t), float(rss), tf_loaded == "True"))
     return median([r[0] for r in runs]), median([r[1] for r in runs]), any(r[2] for r in runs)
-
-
-def timed(fn, reps: int) -> list[float]:
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
 
 
 def concurrent(make_worker, clients: int, requests: int, images_per_request: int) -> float:
@@ -178,10 +169,10 @@ def main(argv=None) -> int:
         print(f"parity served vs in-process (8 images): max |diff| {max_diff:.2e}")
 
         for fn in (lambda: det.score(one), lambda: servable.run("score", {"images": one}), lambda: client.score(one)):
-            timed(fn, 5)  # warm-up
-        lat = {"detector": timed(lambda: det.score(one), args.latency_reps),
-               "savedmodel": timed(lambda: servable.run("score", {"images": one}), args.latency_reps),
-               "grpc": timed(lambda: client.score(one), args.latency_reps)}
+            timings(fn, 0, warmup=5)
+        lat = {"detector": timings(lambda: det.score(one), args.latency_reps)[1],
+               "savedmodel": timings(lambda: servable.run("score", {"images": one}), args.latency_reps)[1],
+               "grpc": timings(lambda: client.score(one), args.latency_reps)[1]}
         for k, v in lat.items():
             print(f"latency 1 image {k:>10}: p50 {1e3 * median(v):7.2f} ms  p99 {1e3 * percentile(v, 99):7.2f} ms")
 

@@ -19,37 +19,7 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def make_images(folder: str, n: int, size: int, seed: int = 0) -> list[str]:
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    base = rng.integers(40, 200, (64, size, size)).astype(np.uint8)
-    paths = []
-    for i in range(n):
-        sub = os.path.join(folder, f"{i // 1000:03d}")
-        os.makedirs(sub, exist_ok=True)
-        img = np.clip(base[i % 64].astype(np.int16) + rng.integers(-8, 9, (size, size)), 0, 255).astype(np.uint8)
-        path = os.path.join(sub, f"{i:06d}.png")
-        Image.fromarray(img).save(path, compress_level=1)
-        paths.append(path)
-    return paths
-
-
-def make_detector(path: str, size: int, dim: int) -> None:
-    from tf_fanogan import EncoderTrainingConfig, FAnoGAN, FAnoGANConfig, GANTrainingConfig, ModelConfig
-
-    rng = np.random.default_rng(1)
-    x = rng.integers(40, 200, (320, size, size)).astype(np.uint8)
-    det = FAnoGAN(FAnoGANConfig(model=ModelConfig(size, 1, dim, 128), gan=GANTrainingConfig(epochs=1, batch_size=32),
-                                encoder=EncoderTrainingConfig(epochs=1, batch_size=32)))
-    det.fit(x, verbose=0)
-    det.calibrate(x[:64], fpr=0.05)
-    det.save(path)
+from benchmarks.synthetic import make_detector, make_images
 
 
 def run_score(detector: str, data: str, output: str, batch: int, kill_after_rows: int | None = None):
@@ -59,18 +29,20 @@ def run_score(detector: str, data: str, output: str, batch: int, kill_after_rows
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    killed = False
-    if kill_after_rows is not None:
-        partial = output + ".partial"
-        while p.poll() is None:
-            if os.path.exists(partial) and os.path.getsize(partial) > 0:
-                with open(partial, "rb") as f:
-                    if f.read().count(b"\n") > kill_after_rows:
-                        os.kill(p.pid, signal.SIGKILL)
-                        killed = True
-                        break
-            time.sleep(0.2)
-    _, status, usage = os.wait4(p.pid, 0)
+    killed, partial = False, output + ".partial"
+    while True:  # wait4 (not Popen.poll, which would reap the child and lose its rusage)
+        pid, status, usage = os.wait4(p.pid, 0 if kill_after_rows is None else os.WNOHANG)
+        if pid:
+            break
+        if os.path.exists(partial) and os.path.getsize(partial) > 0:
+            with open(partial, "rb") as f:
+                if f.read().count(b"\n") > kill_after_rows:
+                    os.kill(p.pid, signal.SIGKILL)
+                    killed = True
+                    _, status, usage = os.wait4(p.pid, 0)
+                    break
+        time.sleep(0.2)
+    p.returncode = os.waitstatus_to_exitcode(status)  # reaped here: keep Popen from waiting again
     seconds = time.perf_counter() - t
     if not killed and os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed with status {status}")
@@ -85,22 +57,22 @@ def main(argv=None) -> int:
     p.add_argument("--dim", type=int, default=16)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--record", action="store_true")
-    p.add_argument("--quick", action="store_true", help="400 / 200 images, 16x16, width 8 (smoke run; no BENCHMARKS.md)")
+    p.add_argument("--quick", action="store_true", help="300 images, 16x16, width 8, no XLA (smoke run; no BENCHMARKS.md)")
     args = p.parse_args(argv)
     if args.quick:
-        args.n, args.small, args.size, args.dim, args.batch, args.record = 400, 200, 16, 8, 64, False
+        args.n, args.small, args.size, args.dim, args.batch, args.record = 300, 300, 16, 8, 64, False
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         paths = make_images(os.path.join(tmp, "images"), args.n, args.size)
         print(f"wrote {len(paths)} PNGs in {time.perf_counter() - t:.0f} s", flush=True)
-        make_detector(os.path.join(tmp, "det"), args.size, args.dim)
+        make_detector(os.path.join(tmp, "det"), args.size, args.dim, jit=not args.quick)
         lists = {}
         for n in (args.small, args.n):
             lists[n] = os.path.join(tmp, f"list{n}.txt")
             with open(lists[n], "w") as f:
                 f.write("\n".join(paths[:n]) + "\n")
         results = {}
-        for n in (args.small, args.n):
+        for n in sorted({args.small, args.n}):
             sec, rss, _ = run_score(os.path.join(tmp, "det"), lists[n], os.path.join(tmp, f"s{n}.csv"), args.batch)
             rows = sum(1 for _ in open(os.path.join(tmp, f"s{n}.csv"))) - 1
             results[n] = (sec, rss, rows)

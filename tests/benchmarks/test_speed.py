@@ -5,6 +5,6 @@ from helpers.benchmarks import run
 
 def test_speed_quick():
     text = run("benchmarks.speed", "--quick")
-    for words in ("[quick float32 no_xla] stage 1", "[quick float32 xla] scoring batch 1", "iterative mapping",
+    for words in ("[quick float32 no_xla] stage 1", "[quick float32 no_xla] scoring batch 1", "iterative mapping",
                   "GFLOP/image"):
         assert words in text, (words, text[-2000:])

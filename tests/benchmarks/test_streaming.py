@@ -1,9 +1,8 @@
-"""``benchmarks.streaming --quick``: 200 and 400 images, one SIGKILL and resume (no BENCHMARKS.md)."""
+"""``benchmarks.streaming --quick``: 300 images scored, one run SIGKILLed and resumed (no BENCHMARKS.md)."""
 
 from helpers.benchmarks import run
 
 
 def test_streaming_quick():
     text = run("benchmarks.streaming", "--quick")
-    assert "200 images:" in text and "400 images:" in text
-    assert "resumed: identical to the uninterrupted CSV: True" in text
+    assert "300 images:" in text and "resumed: identical to the uninterrupted CSV: True" in text

@@ -1,6 +1,7 @@
 """The local server under concurrent load while versions are published, retired and broken.
 
-32 concurrent gRPC clients x 200 requests of mixed batch sizes on 127.0.0.1; mid-run a new
+32 concurrent gRPC clients x 200 requests (``benchmarks.reliability``; 50 in the default suite, or
+``$FANOGAN_LOAD_REQUESTS``) of mixed batch sizes on 127.0.0.1; mid-run a new
 version is published (retiring the old one under ``latest {1}``) and then a broken version
 whose warm-up fails. Target: no failed request, every reply from a version that was available.
 """
@@ -18,7 +19,7 @@ from tf_fanogan.serving.manager import ModelEntry
 from tf_fanogan.serving.server import ModelServer
 from helpers import blobs, report
 
-CLIENTS, REQUESTS, DEADLINE_S = 32, 200, 300
+CLIENTS, REQUESTS, DEADLINE_S = 32, int(os.environ.get("FANOGAN_LOAD_REQUESTS", 50)), 300
 
 
 def _break_warmup(version_dir):
