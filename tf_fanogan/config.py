@@ -18,6 +18,8 @@ ENCODER_HEADS = ("auto", "linear", "tanh")
 LR_DECAYS = ("none", "linear")
 AUGMENTATIONS = ("none", "flip", "translate", "flip_translate")
 COLORS = ("auto", "gray", "rgb")
+SMALL_IMAGES = ("upsample", "pad", "refuse")
+PAD_FILLS = ("edge", "zeros")
 
 
 def resolve_jit_compile(value: bool | str, distributed: bool) -> bool:
@@ -228,14 +230,25 @@ class DataConfig:
         color_tolerance: For ``auto``, the largest difference between two channels of one
             pixel, in 8-bit grey levels (0-255; 16-bit images are compared on the same scale),
             for which an RGB image still counts as grey. 0 accepts only exactly equal channels.
+        small_images: An image with a side shorter than ``model.image_size``: ``upsample``
+            (default, as peers do) resizes each short side up to the model size, bilinearly;
+            ``pad`` centres the image and fills the missing rows/columns (``pad_fill``);
+            ``refuse`` makes it an error naming the image. A side longer than the model size is
+            then area-reduced as always (a 28x28 image for a 32x32 model is upsampled to 32x32;
+            a 20x100 one becomes 32x100, then 32x32).
+        pad_fill: For ``pad``: ``edge`` repeats the border pixels, ``zeros`` fills with black.
     """
 
     color: str = "auto"
     color_tolerance: float = 8.0
+    small_images: str = "upsample"
+    pad_fill: str = "edge"
 
     def validate(self, channels: int) -> None:
         _check_choice(self.color, COLORS, "data.color")
         _check_float(self.color_tolerance, "data.color_tolerance", 0.0, 255.0)
+        _check_choice(self.small_images, SMALL_IMAGES, "data.small_images")
+        _check_choice(self.pad_fill, PAD_FILLS, "data.pad_fill")
         if self.color == "gray" and channels != 1:
             raise ConfigError(f"data.color: gray needs model.channels: 1 (got {channels}); use auto or rgb for an "
                               "RGB model")
@@ -245,7 +258,8 @@ class DataConfig:
 
     def image_policy(self) -> dict[str, Any]:
         """Keyword arguments of :func:`tf_fanogan.data.images.to_unit_range` and of the exported decoder."""
-        return {"color": self.color, "color_tolerance": float(self.color_tolerance)}
+        return {"color": self.color, "color_tolerance": float(self.color_tolerance),
+                "small_images": self.small_images, "pad_fill": self.pad_fill}
 
 
 @dataclasses.dataclass

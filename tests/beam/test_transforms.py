@@ -22,7 +22,7 @@ def test_bad_files_go_to_the_dead_letters_and_the_rest_is_scored(version, images
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "broken.png").write_bytes(b"\x89PNG garbage")
-    Image.fromarray(np.zeros((4, 4), np.uint8)).save(bad / "tiny.png")  # smaller than the model
+    Image.fromarray(np.full((4, 4), 90, np.uint8)).save(bad / "tiny.png")  # smaller: up-sampled (data.small_images)
     rgb = np.stack([blobs(1, size=24)[0]] * 3, -1)
     rgb[..., 0] = 255
     Image.fromarray(rgb).save(bad / "colour.png")  # 3 distinct channels for a grayscale model
@@ -35,14 +35,14 @@ def test_bad_files_go_to_the_dead_letters_and_the_rest_is_scored(version, images
     out = str(tmp_path / "out" / "s")
     assert main(["beam-score", "--model", version, "--data", str(bad), "--data", str(lst),
                  "--data", f"{images}/jpeg/*.jpg", "--output", out]) == 0
-    assert "scored 5 images" in capsys.readouterr().out
+    assert "scored 6 images" in capsys.readouterr().out
     rows = read_shards(out)
-    assert sorted(os.path.basename(r["path"]) for r in rows) == ["00.png", "08.jpg", "09.jpg", "10.jpg", "11.jpg"]
+    assert sorted(os.path.basename(r["path"]) for r in rows) == ["00.png", "08.jpg", "09.jpg", "10.jpg", "11.jpg",
+                                                                  "tiny.png"]
     errors = {os.path.basename(r["path"]): r["reason"] for r in read_shards(f"{out}-errors")}
-    assert set(errors) == {"broken.png", "tiny.png", "colour.png", "notes.txt", "nan.tif", "missing.png"}
+    assert set(errors) == {"broken.png", "colour.png", "notes.txt", "nan.tif", "missing.png"}
     assert "NaN or inf" in errors["nan.tif"]
     assert "cannot read image" in errors["broken.png"]
-    assert "smaller than the model input (16x16)" in errors["tiny.png"]
     assert "a colour image (its channels differ" in errors["colour.png"]
     assert "not an image file" in errors["notes.txt"]
     assert "missing.png: cannot read" in errors["missing.png"]

@@ -10,6 +10,18 @@ from helpers import blobs
 from helpers.cli import TINY, folder
 
 
+def test_images_smaller_than_the_model_train_and_score_with_no_flag(tmp_path, capsys):
+    """A 12x12 .npy and a folder of 12x12 PNGs with a 16x16 model: up-sampled (data.small_images)."""
+    np.save(tmp_path / "train.npy", blobs(24, size=12, seed=1))
+    test = folder(tmp_path / "test", blobs(3, size=12, seed=3))
+    det = str(tmp_path / "det")
+    assert main(["train", "--data", str(tmp_path / "train.npy"), "--out", det, *TINY]) == 0
+    assert main(["calibrate", det, "--data", str(tmp_path / "train.npy"), "--fpr", "0.1"]) == 0
+    assert main(["score", det, "--data", test, "--output", str(tmp_path / "s.csv")]) == 0
+    assert len(list(csv.DictReader(open(tmp_path / "s.csv")))) == 3
+    assert json.load(open(f"{det}/config.json"))["data"]["small_images"] == "upsample"  # recorded with the detector
+
+
 def test_train_calibrate_score_info(tmp_path, capsys):
     train = folder(tmp_path / "train", blobs(40, seed=1))
     hold = folder(tmp_path / "hold", blobs(10, seed=2))

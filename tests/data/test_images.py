@@ -141,7 +141,6 @@ def test_exported_decoder_applies_the_same_colour_policy():
 @pytest.mark.parametrize("arr,match", [
     (np.full((2, 16, 16), np.nan, np.float32), "NaN"),
     (np.full((2, 16, 16), 2.0, np.float32), r"\[0, 1\]"),
-    (np.zeros((2, 8, 8), np.uint8), "smaller than the model"),
     (np.zeros((2, 16, 16, 2), np.uint8), "2 channels"),
     (np.zeros((2, 16, 16), np.int64), "int64"),
     (np.zeros((0, 16, 16), np.uint8), "empty"),
@@ -220,3 +219,58 @@ def test_brain_mri_normals_stored_as_rgb_are_taken_as_grey_and_coloured_ones_nam
             refused += 1
         data_lib.to_unit_range([img], 64, 1, [p], color="gray")
     assert rgb_taken > 0 and refused < len(paths) // 4, (rgb_taken, refused)
+
+
+def test_small_images_are_upsampled_by_default_or_padded_or_refused():
+    g = np.random.default_rng(5).integers(0, 255, (12, 12), dtype=np.uint8)
+    up = data_lib.to_unit_range(g[None], 16, 1)[0, ..., 0]
+    flat = data_lib.to_unit_range(np.full((1, 12, 12), 77, np.uint8), 16, 1)[0]
+    np.testing.assert_allclose(flat, 77 / 255, atol=1e-6)  # bilinear: a flat image stays flat
+    assert abs(up.mean() - g.mean() / 255) < 0.02 and up.std() > 0.5 * (g / 255).std()
+    edge = data_lib.to_unit_range(g[None], 16, 1, small_images="pad")[0, ..., 0]
+    np.testing.assert_allclose(edge[2:14, 2:14], g / 255, atol=1e-6)  # centred, its pixels as they were
+    np.testing.assert_allclose(edge[0, 2:14], g[0] / 255, atol=1e-6)  # border rows repeated
+    np.testing.assert_allclose(edge[2:14, 15], g[:, -1] / 255, atol=1e-6)
+    zeros = data_lib.to_unit_range(g[None], 16, 1, small_images="pad", pad_fill="zeros")[0, ..., 0]
+    assert zeros[:2].max() == 0 and zeros[:, 14:].max() == 0
+    with pytest.raises(DataError, match=r"images: images of 12x12 are smaller than the model input \(16x16\); set "
+                                         r"data.small_images: upsample or pad"):
+        data_lib.to_unit_range(g[None], 16, 1, small_images="refuse")
+    # one short side: up to the model size on that side, then the long side area-reduced
+    wide = np.tile(g[:, :1], (1, 64))
+    out = data_lib.to_unit_range(wide[None], 16, 1)[0, ..., 0]
+    np.testing.assert_allclose(out, np.repeat(out[:, :1], 16, axis=1), atol=1e-6)  # still constant along rows
+
+
+def test_exported_decoder_applies_the_same_small_image_policy():
+    import io
+
+    import tensorflow as tf
+
+    from tf_fanogan.serving.export import decode_image
+
+    rng = np.random.default_rng(6)
+    for shape in [(12, 12), (9, 40), (40, 9), (16, 16), (5, 5, 3)]:
+        arr = rng.integers(0, 255, shape, dtype=np.uint8)
+        if arr.ndim == 3:
+            arr = np.repeat(arr[..., :1], 3, -1)
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, "PNG")
+        for policy in ({}, {"small_images": "pad"}, {"small_images": "pad", "pad_fill": "zeros"}):
+            local = data_lib.to_unit_range([data_lib.decode_image_bytes(buf.getvalue(), "x")], 16, 1, **policy)[0]
+            np.testing.assert_allclose(decode_image(buf.getvalue(), 1, 16, 0, **policy).numpy(), local, atol=2e-7,
+                                       err_msg=f"{shape} {policy}")
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((12, 12), np.uint8)).save(buf, "PNG")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes\[3\]: images of 12x12 are smaller than the "
+                                                             r"model input \(16x16\); set data.small_images"):
+        decode_image(buf.getvalue(), 1, 16, 3, small_images="refuse")
+
+
+def test_small_image_settings_are_checked():
+    from tf_fanogan.config import ConfigError, FAnoGANConfig
+
+    with pytest.raises(ConfigError, match="data.small_images must be one of upsample, pad, refuse"):
+        FAnoGANConfig.from_dict({"data": {"small_images": "stretch"}})
+    with pytest.raises(ConfigError, match="data.pad_fill must be one of edge, zeros"):
+        FAnoGANConfig.from_dict({"data": {"pad_fill": "mirror"}})

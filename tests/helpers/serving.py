@@ -50,9 +50,9 @@ def encoded(fmt, size=20):
     return buf.getvalue()
 
 
-def rgb_png():
+def rgb_png(fmt="PNG"):
     buf = io.BytesIO()
-    Image.fromarray(np.stack([np.full((20, 20), v, np.uint8) for v in (200, 100, 50)], -1)).save(buf, "PNG")
+    Image.fromarray(np.stack([np.full((20, 20), v, np.uint8) for v in (200, 100, 50)], -1)).save(buf, fmt)
     return buf.getvalue()
 
 

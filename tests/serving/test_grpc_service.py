@@ -72,9 +72,9 @@ GRPC_BAD_INPUTS = [  # (signature, inputs, words the INVALID_ARGUMENT message mu
     ("score", {"images": np.full((1, 16, 16, 1), np.nan, np.float32)}, "images: NaN or infinite pixel values"),
     ("score", {"images": np.full((1, 16, 16, 1), 5.0, np.float32)}, "images: pixel values outside [0, 1]"),
     ("residual_map", {"images": np.zeros((0, 16, 16, 1), np.float32)}, "images: empty batch (0 images)"),
-    # the in-process reader's policy, in the graph: no silent colour conversion, no up-sampling
-    ("score_image_bytes", {"image_bytes": np.array([encoded("PNG"), encoded("PNG", size=4)], dtype=object)},
-     "image_bytes[1]: images of 4x4 are smaller than the model input (16x16)"),
+    # the in-process reader's colour policy, in the graph (data.color: auto refuses a colour image)
+    ("score_image_bytes", {"image_bytes": np.array([encoded("PNG"), rgb_png("JPEG")], dtype=object)},
+     "image_bytes[1]: a colour image (its channels differ by up to"),
     ("score_image_bytes", {"image_bytes": np.array([rgb_png()], dtype=object)},
      "image_bytes[0]: a colour image (its channels differ by up to 150 grey levels, more than data.color_tolerance 8)"
      " but the model is grayscale; set data.color: gray"),

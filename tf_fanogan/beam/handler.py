@@ -37,11 +37,14 @@ class ExportedModel:
     has_p_value: bool
     color: str = "auto"
     color_tolerance: float = 0.0
+    small_images: str = "refuse"
+    pad_fill: str = "edge"
 
     @property
     def image_policy(self) -> dict:
-        """The export's ``data.color`` policy, as :func:`tf_fanogan.data.images.to_unit_range` takes it."""
-        return {"color": self.color, "color_tolerance": self.color_tolerance}
+        """The export's ``data`` policies, as :func:`tf_fanogan.data.images.to_unit_range` takes them."""
+        return {"color": self.color, "color_tolerance": self.color_tolerance, "small_images": self.small_images,
+                "pad_fill": self.pad_fill}
 
     @property
     def columns(self) -> list[str]:
@@ -79,10 +82,12 @@ def read_export(path: str) -> ExportedModel:
         size, _, channels = (int(v) for v in info["image_shape"])
     except (KeyError, TypeError, ValueError):
         raise ExportedModelError(f"{info_path}: image_shape missing or not [size, size, channels]") from None
-    # Versions exported before data.color existed accepted only exactly grey RGB (tolerance 0).
-    policy = {"color": "auto", "color_tolerance": 0.0, **(info.get("data") or {})}
+    # Versions exported before the data policies existed accepted only exactly grey RGB
+    # (tolerance 0) and refused small images.
+    policy = {"color": "auto", "color_tolerance": 0.0, "small_images": "refuse", "pad_fill": "edge",
+              **(info.get("data") or {})}
     return ExportedModel(path, size, channels, float(info["threshold"]), info.get("p_value") is not None,
-                         policy["color"], float(policy["color_tolerance"]))
+                         policy["color"], float(policy["color_tolerance"]), policy["small_images"], policy["pad_fill"])
 
 
 def _versions(path: str) -> list[int]:

@@ -1,8 +1,9 @@
 """Image input: files, folders and arrays -> float32 batches in [-1, 1], with validation.
 
 Accepted pixel types: uint8 (0-255), uint16 (0-65535) and floats in [0, 1]. Grayscale
-stays single-channel. Images are resized (area interpolation) to the model size; an image
-smaller than the model is an error rather than a silent up-sampling.
+stays single-channel. Images are resized (area interpolation) to the model size; a side shorter
+than the model's follows ``data.small_images`` (bilinear up-sampling by default, centred
+padding, or an error) and colour follows ``data.color`` (:class:`tf_fanogan.config.DataConfig`).
 
 Folders are read recursively by every command (train, calibrate, score, evaluate's
 pixel-calibration set), hidden files and folders left out. An image with more than
@@ -180,6 +181,27 @@ def _fix_channels(arr: np.ndarray, channels: int, name: str, color: str = "auto"
     return np.where((spread == 0)[:, None, None, None], r, luma)  # exactly grey: its own pixels, bit for bit
 
 
+def smaller_message(name: str, h, w, image_size: int) -> str:
+    return (f"{name}: images of {h}x{w} are smaller than the model input ({image_size}x{image_size}); set "
+            "data.small_images: upsample or pad to accept them")
+
+
+def _fit_small(batch: np.ndarray, image_size: int, small_images: str, pad_fill: str) -> np.ndarray:
+    """(N, H, W, C) float32 -> each side at least ``image_size``, by the ``data.small_images``
+    policy (``refuse`` is checked before); the exported decoder does the same in its graph."""
+    import tensorflow as tf
+
+    h, w = batch.shape[1:3]
+    th, tw = max(h, image_size), max(w, image_size)
+    if (th, tw) == (h, w):
+        return batch
+    if small_images == "upsample":
+        return tf.image.resize(batch, (th, tw), method="bilinear").numpy()
+    top, left = (th - h) // 2, (tw - w) // 2
+    pads = ((0, 0), (top, th - h - top), (left, tw - w - left), (0, 0))
+    return np.pad(batch, pads, mode="edge") if pad_fill == "edge" else np.pad(batch, pads)
+
+
 def _resize(batch: np.ndarray, image_size: int) -> np.ndarray:
     import tensorflow as tf
 
@@ -189,7 +211,8 @@ def _resize(batch: np.ndarray, image_size: int) -> np.ndarray:
 
 
 def to_unit_range(images, image_size: int, channels: int, names: Sequence[str] | None = None,
-                  chunk: int = 512, color: str = "auto", color_tolerance: float = 8.0) -> np.ndarray:
+                  chunk: int = 512, color: str = "auto", color_tolerance: float = 8.0,
+                  small_images: str = "upsample", pad_fill: str = "edge") -> np.ndarray:
     """Validates images and returns them as float32 (N, S, S, C) in [0, 1].
 
     Args:
@@ -197,9 +220,10 @@ def to_unit_range(images, image_size: int, channels: int, names: Sequence[str] |
             to avoid ambiguity, or a list of per-image arrays of any sizes.
         image_size, channels: The model's input shape.
         names: Per-image names (e.g. file paths) used in error messages.
-        color, color_tolerance: The ``data.color`` policy (:class:`tf_fanogan.config.DataConfig`).
+        color, color_tolerance, small_images, pad_fill: The ``data`` policies
+            (:class:`tf_fanogan.config.DataConfig`).
     """
-    policy = (color, color_tolerance)
+    policy = (color, color_tolerance, small_images, pad_fill)
     if isinstance(images, np.ndarray):
         if images.ndim == 3:
             images = images[..., None]
@@ -224,16 +248,17 @@ def to_unit_range(images, image_size: int, channels: int, names: Sequence[str] |
 
 
 def _to_unit_uniform(batch: np.ndarray, image_size: int, channels: int, name: str, chunk: int, policy):
+    color, tolerance, small_images, pad_fill = policy
     h, w = batch.shape[1:3]
-    if h < image_size or w < image_size:
-        raise DataError(f"{name}: images of {h}x{w} are smaller than the model input ({image_size}x{image_size})")
+    if (h < image_size or w < image_size) and small_images == "refuse":
+        raise DataError(smaller_message(name, h, w, image_size))
     if batch.shape[-1] != channels and {batch.shape[-1], channels} != {1, 3}:
         raise DataError(f"{name}: has {batch.shape[-1]} channels but the model expects {channels}")
     out = np.empty((batch.shape[0], image_size, image_size, channels), np.float32)
     for start in range(0, batch.shape[0], chunk):
-        part = _fix_channels(_scale_to_unit(batch[start:start + chunk], name), channels, name, *policy,
+        part = _fix_channels(_scale_to_unit(batch[start:start + chunk], name), channels, name, color, tolerance,
                              first=start if batch.shape[0] > 1 else None)
-        out[start:start + chunk] = _resize(part, image_size)
+        out[start:start + chunk] = _resize(_fit_small(part, image_size, small_images, pad_fill), image_size)
     return out
 
 

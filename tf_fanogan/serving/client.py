@@ -70,6 +70,27 @@ _ERRORS = {"INVALID_ARGUMENT": InvalidArgument, "NOT_FOUND": NotFound, "FAILED_P
            "UNAVAILABLE": Unavailable, "DEADLINE_EXCEEDED": DeadlineExceeded}
 
 
+def encode_png(image, index: int = 0) -> bytes:
+    """A uint8 (H, W[, 1|3|4]) or uint16 (H, W[, 1]) image -> lossless PNG bytes (for
+    ``score_image_bytes``); anything else is refused, naming ``images[index]``."""
+    import io
+
+    from PIL import Image
+
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    ok = (a.dtype == np.uint8 and (a.ndim == 2 or (a.ndim == 3 and a.shape[-1] in (3, 4)))) or (
+        a.dtype == np.uint16 and a.ndim == 2)
+    if not ok:
+        raise InvalidArgument("INVALID_ARGUMENT", f"images[{index}]: a {a.dtype} image of shape {a.shape} is not at the "
+                              "model size and has no lossless PNG form; send uint8 (H, W[, C]) or uint16 (H, W) images, "
+                              "or float32 ones at the model size")
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "PNG")
+    return buf.getvalue()
+
+
 def error_for(code: str, message: str) -> ServingClientError:
     return _ERRORS.get(code, ServingClientError)(code, message)
 
@@ -125,7 +146,8 @@ class _Base:
         info = self.signatures()[signature]
         outputs = list(output_filter or info.outputs)
         per_image = sum(4 * int(np.prod([d for d in info.outputs[o][1][1:] if d > 0] or [1])) for o in outputs)
-        fit = max(1, int(self.max_message_bytes * 0.8) // max(per_image, images[0].nbytes, 1))
+        sent = len(images[0]) if isinstance(images[0], bytes) else images[0].nbytes
+        fit = max(1, int(self.max_message_bytes * 0.8) // max(per_image, sent, 1))
         bs = min(batch_size or fit, fit, self.server_max_batch or fit)
         parts, i = [], 0
         while i < len(images):
@@ -145,9 +167,22 @@ class _Base:
     def _score_signature(self, images) -> str:
         return sig.SCORE_UINT8 if np.asarray(images).dtype == np.uint8 else sig.SCORE
 
+    def _at_model_size(self, images) -> bool:
+        if isinstance(images, np.ndarray) and images.dtype != object:
+            _, shape = next(iter(self.signatures()[sig.SCORE].inputs.values()))
+            return images.ndim < 3 or tuple(images.shape[1:3]) == tuple(shape[1:3])
+        return False
+
     def score(self, images, output_filter=None, batch_size=None, timeout=None) -> dict:
-        """Scores (N, H, W[, C]) images: uint8 goes to ``score_uint8``, float32 in [0, 1] to ``score``."""
-        return self._batched(self._score_signature(images), images, output_filter, batch_size, timeout)
+        """Scores images. An (N, H, W[, C]) array at the model size goes as a tensor: uint8 to
+        ``score_uint8``, float32 in [0, 1] to ``score``. 8/16-bit images of any other size (an
+        array, or a list of differently sized ones) go as lossless PNG to ``score_image_bytes``,
+        where the server applies the detector's recorded ``data.small_images`` and ``data.color``
+        policies exactly as ``FAnoGAN.score`` does; float images must be at the model size."""
+        if self._at_model_size(images):
+            return self._batched(self._score_signature(images), images, output_filter, batch_size, timeout)
+        blobs = [encode_png(image, i) for i, image in enumerate(images)]
+        return self._batched(sig.SCORE_IMAGE_BYTES, np.array(blobs, dtype=object), output_filter, batch_size, timeout)
 
     def residual_maps(self, images, batch_size=None, timeout=None) -> dict:
         """``residual_map`` and ``reconstruction`` for float32 images in [0, 1]; batches split to fit."""
@@ -161,7 +196,7 @@ class _Base:
         return self.score_image_bytes([open(p, "rb").read() for p in paths], timeout)
 
     def score_image_bytes(self, blobs, timeout=None) -> dict:
-        """Scores encoded images (PNG, JPEG, BMP bytes) with ``score_image_bytes``."""
+        """Scores encoded images (PNG, JPEG, BMP bytes) with ``score_image_bytes``, in one request."""
         if len(blobs) == 0:
             raise InvalidArgument("INVALID_ARGUMENT", f"{sig.IMAGE_BYTES}: empty batch; send at least one image")
         return self.predict(sig.SCORE_IMAGE_BYTES, {sig.IMAGE_BYTES: np.array(list(blobs), dtype=object)}, None,

@@ -109,13 +109,15 @@ def _float32_networks(detector):
     return nets
 
 
-def decode_image(data, channels: int, size: int, index=None, color: str = "auto", color_tolerance: float = 8.0):
+def decode_image(data, channels: int, size: int, index=None, color: str = "auto", color_tolerance: float = 8.0,
+                 small_images: str = "upsample", pad_fill: str = "edge"):
     """One encoded image -> float32 (size, size, channels) in [0, 1], in-graph, by the policy of
     the in-process reader (:mod:`tf_fanogan.data.images`): alpha dropped, grayscale repeated for
     an RGB model, an RGB image brought to a grayscale model by the ``data.color`` policy
     (:class:`tf_fanogan.config.DataConfig`: exactly grey -> its first channel, otherwise luma,
-    refused under ``auto`` beyond ``color_tolerance``), and an image smaller than the model
-    refused, never up-sampled. Messages name ``image_bytes[index]`` (``image`` without an index).
+    refused under ``auto`` beyond ``color_tolerance``), a side shorter than the model's by the
+    ``data.small_images`` policy (bilinear up-sampling, centred padding with ``pad_fill``, or
+    refusal), then area resizing. Messages name ``image_bytes[index]`` (``image`` without an index).
 
     JPEG is decoded with the accurate integer IDCT, as PIL (the in-process reader) does; TF's
     default fast IDCT differs by up to 5 grey levels."""
@@ -134,9 +136,12 @@ def decode_image(data, channels: int, size: int, index=None, color: str = "auto"
     have = tf.shape(image)[-1]
     image = tf.cond(tf.equal(have % 2, 0), lambda: image[..., :tf.maximum(have - 1, 1)], lambda: image)  # alpha
     h, w, have = tf.shape(image)[0], tf.shape(image)[1], tf.shape(image)[2]
-    big_enough = tf.debugging.Assert(tf.logical_and(h >= size, w >= size), [message(
-        "images of {}x{} are smaller than the model input " + f"({size}x{size})", h, w)])
-    with tf.control_dependencies([big_enough]):
+    checks = []
+    if small_images == "refuse":
+        checks.append(tf.debugging.Assert(tf.logical_and(h >= size, w >= size), [message(
+            "images of {}x{} are smaller than the model input " + f"({size}x{size}); set data.small_images: "
+            "upsample or pad to accept them", h, w)]))
+    with tf.control_dependencies(checks):
         if channels == 1:
             r, g, b = image[..., :1], image[..., have // 2:have // 2 + 1], image[..., -1:]  # have is 1 or 3
             spread = 255.0 * tf.reduce_max(tf.maximum(tf.maximum(tf.abs(r - g), tf.abs(g - b)), tf.abs(b - r)))
@@ -152,7 +157,24 @@ def decode_image(data, channels: int, size: int, index=None, color: str = "auto"
         else:
             image = tf.cond(tf.equal(have, 1), lambda: tf.repeat(image, 3, axis=-1), lambda: image)
     image = tf.ensure_shape(image, (None, None, channels))
+    if small_images != "refuse":
+        image = _fit_small(image, size, small_images, pad_fill)
     return tf.image.resize(image, (size, size), method="area")
+
+
+def _fit_small(image, size: int, small_images: str, pad_fill: str):
+    """(H, W, C) -> each side at least ``size``: the graph twin of ``data.images._fit_small``."""
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    th, tw = tf.maximum(h, size), tf.maximum(w, size)
+    if small_images == "upsample":
+        return tf.cond(tf.logical_and(tf.equal(th, h), tf.equal(tw, w)), lambda: image,
+                       lambda: tf.image.resize(image, tf.stack([th, tw]), method="bilinear"))
+    top, left = (th - h) // 2, (tw - w) // 2
+    if pad_fill == "edge":
+        rows = tf.clip_by_value(tf.range(th) - top, 0, h - 1)
+        cols = tf.clip_by_value(tf.range(tw) - left, 0, w - 1)
+        return tf.gather(tf.gather(image, rows, axis=0), cols, axis=1)
+    return tf.pad(image, [[top, th - h - top], [left, tw - w - left], [0, 0]])
 
 
 def check_format(image_bytes):
