@@ -19,6 +19,7 @@ LR_DECAYS = ("none", "linear")
 AUGMENTATIONS = ("none", "flip", "translate", "flip_translate")
 COLORS = ("auto", "gray", "rgb")
 SMALL_IMAGES = ("upsample", "pad", "refuse")
+RESIDUAL_POOLINGS = ("mean", "topk")
 PAD_FILLS = ("edge", "zeros")
 
 
@@ -263,12 +264,44 @@ class DataConfig:
 
 
 @dataclasses.dataclass
+class ScoringConfig:
+    """How the anomaly score is made from its two terms (the defaults are the paper's).
+
+    Attributes:
+        normalize: z-score the residual and feature terms with their mean and standard
+            deviation on the normal hold-out (stored by ``calibrate``) before combining them:
+            ``A = (A_R - m_R) / s_R + kappa * (A_D - m_D) / s_D``. The two terms have different
+            spreads on normal data, so without it the wider one dominates the sum. Until the
+            detector is calibrated its anomaly score is the raw sum.
+        residual_pooling: ``mean`` (the paper: mean squared residual over all pixels) or
+            ``topk``: the mean of the largest ``topk_fraction`` of the squared residual map
+            (channels averaged, 3x3 box-smoothed), so that a small local defect is not diluted
+            by the rest of the image.
+        topk_fraction: For ``topk``, the fraction of pixels pooled, in (0, 1].
+
+    Changing these after calibration needs a new ``calibrate`` (the threshold, the hold-out
+    scores and the statistics belong to the score they were computed with).
+    """
+
+    normalize: bool = False
+    residual_pooling: str = "mean"
+    topk_fraction: float = 0.01
+
+    def validate(self) -> None:
+        if not isinstance(self.normalize, bool):
+            raise ConfigError(f"scoring.normalize must be true or false, got {self.normalize!r}")
+        _check_choice(self.residual_pooling, RESIDUAL_POOLINGS, "scoring.residual_pooling")
+        _check_float(self.topk_fraction, "scoring.topk_fraction", 0.0, 1.0, low_open=True)
+
+
+@dataclasses.dataclass
 class FAnoGANConfig:
     """Everything a detector needs: shapes, both training stages, seed and precision.
 
     Attributes:
         model: Network shapes.
-        data: How image files become the model's input (colour policy).
+        data: How image files become the model's input (colour and small-image policies).
+        scoring: How the two terms make the anomaly score (normalisation, residual pooling).
         gan: Stage 1 settings.
         encoder: Stage 2 settings.
         seed: Seed for weights, noise and shuffling.
@@ -280,6 +313,7 @@ class FAnoGANConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     gan: GANTrainingConfig = dataclasses.field(default_factory=GANTrainingConfig)
     encoder: EncoderTrainingConfig = dataclasses.field(default_factory=EncoderTrainingConfig)
+    scoring: ScoringConfig = dataclasses.field(default_factory=ScoringConfig)
     seed: int = 0
     mixed_precision: bool = False
     score_batch_size: int = 256
@@ -289,6 +323,7 @@ class FAnoGANConfig:
         self.data.validate(self.model.channels)
         self.gan.validate()
         self.encoder.validate()
+        self.scoring.validate()
         if not (isinstance(self.score_batch_size, int) and self.score_batch_size >= 1):
             raise ConfigError(f"score_batch_size must be a positive integer, got {self.score_batch_size!r}")
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import keras
 import numpy as np
@@ -14,7 +15,7 @@ from tf_fanogan.data import images as data_lib
 from tf_fanogan.evaluation.metrics import threshold_at_fpr
 from tf_fanogan.models.networks import build_networks, dtype_policy
 from tf_fanogan.errors import DetectorError
-from tf_fanogan.scoring.scorer import Scorer, run_batches
+from tf_fanogan.scoring.scorer import Scorer, build_scorer, normalization_of, run_batches
 from tf_fanogan.training import distribute, stages
 from tf_fanogan.training.monitoring import stage_monitors
 from tf_fanogan.training.workdir import STAGE_LABELS, Workdir, for_worker
@@ -63,6 +64,7 @@ class FAnoGAN:
     def _reset_learned_state(self) -> None:
         self.threshold_: float | None = None
         self.holdout_scores_: np.ndarray | None = None
+        self.normalization_: dict | None = None  # hold-out statistics of both terms (scoring.normalize)
         self.calibration_: dict | None = None
         self.history_: dict = {}
         self.updates_: dict = {}
@@ -93,13 +95,13 @@ class FAnoGAN:
 
     @property
     def scorer(self) -> Scorer:
-        """The :class:`~tf_fanogan.scoring.scorer.Scorer` for the current kappa, threshold and
-        calibration scores."""
+        """The :class:`~tf_fanogan.scoring.scorer.Scorer` of the current config and calibration."""
         held = None if self.holdout_scores_ is None else hashlib.sha256(self.holdout_scores_.tobytes()).hexdigest()
-        key = (self.config.encoder.kappa, self.threshold_, held)
+        key = json.dumps([self.config.encoder.kappa, self.config.scoring.__dict__, self.threshold_, held,
+                          self.normalization_, (self.calibration_ or {}).get("scoring")], sort_keys=True)
         if self._scorer is None or self._scorer_key != key:
-            self._scorer = Scorer(self.generator, self.critic, self.encoder, self.config.model.image_shape,
-                                  key[0], key[1], self.holdout_scores_)
+            self._scorer = build_scorer(self.networks.values(), self.config, self.threshold_, self.holdout_scores_,
+                                        self.normalization_, (self.calibration_ or {}).get("scoring"))
             self._scorer_key = key
         return self._scorer
 
@@ -139,7 +141,7 @@ class FAnoGAN:
             raise DetectorError("train stage 1 (the GAN) before the encoder")
         x = self.prepare(normal_images) * 2.0 - 1.0
         val = None if validation is None else self.prepare(validation) * 2.0 - 1.0
-        self.threshold_ = self.calibration_ = self.holdout_scores_ = None
+        self.threshold_ = self.calibration_ = self.holdout_scores_ = self.normalization_ = None
         self.data_fingerprint_ = hashlib.sha256(x.tobytes()).hexdigest()[:16]
         work = Workdir(for_worker(workdir, self.strategy))
         if not distribute.is_chief(self.strategy):
@@ -221,8 +223,11 @@ class FAnoGAN:
         if len(x) < needed:
             raise DetectorError(f"calibrating at FPR {fpr:g} needs at least {needed} normal hold-out images (it "
                                 f"resolves FPR in steps of 1/n); got {len(x)}")
-        self.threshold_ = self.holdout_scores_ = None
-        scores = self.score(x)[sig.ANOMALY_SCORE]
+        self.threshold_ = self.holdout_scores_ = self.normalization_ = None
+        raw = self.score(x)  # raw terms: the hold-out statistics of both come from them
+        terms = normalization_of(raw)
+        self.normalization_ = terms if self.config.scoring.normalize else None
+        scores = (self.score(x) if self.normalization_ else raw)[sig.ANOMALY_SCORE]
         threshold = threshold_at_fpr(scores, fpr)
         self.threshold_ = threshold
         self.holdout_scores_ = np.sort(scores.astype(np.float32))
@@ -230,7 +235,7 @@ class FAnoGAN:
             "fpr_target": fpr, "fpr_on_holdout": float(np.mean(scores > threshold)), "n_images": int(len(scores)),
             "threshold": threshold, "score_mean": float(scores.mean()), "score_std": float(scores.std()),
             "score_percentiles": {str(p): float(np.percentile(scores, p)) for p in (1, 5, 50, 95, 99)},
-        }
+            "scoring": dict(self.config.scoring.__dict__), "term_statistics": terms}
         return self
 
     def predict(self, images, batch_size: int | None = None, alpha: float | None = None) -> np.ndarray:

@@ -107,7 +107,7 @@ def state_of(det) -> dict:
     held = det.holdout_scores_
     return {"threshold": det.threshold_, "calibration": det.calibration_, "trained": det.trained_,
             "holdout_scores": None if held is None else [float(v) for v in held],
-            "data_fingerprint": det.data_fingerprint_, "history": det.history_, "updates": det.updates_}
+            "normalization": det.normalization_, "data_fingerprint": det.data_fingerprint_, "history": det.history_, "updates": det.updates_}
 
 
 def apply_state(det, state: dict) -> None:
@@ -118,6 +118,7 @@ def apply_state(det, state: dict) -> None:
     det.data_fingerprint_ = state.get("data_fingerprint")
     held = state.get("holdout_scores")  # absent in detectors calibrated before p-values existed
     det.holdout_scores_ = None if held is None else np.asarray(held, np.float32)
+    det.normalization_ = state.get("normalization")  # scoring.normalize's hold-out statistics
     det.history_, det.updates_ = state.get("history", {}), state.get("updates", {})
 
 

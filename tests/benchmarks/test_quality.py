@@ -9,6 +9,7 @@ def test_quality_quick(tmp_path):
     elpv_or_skip()
     text = run("benchmarks.quality", "--quick", "--out", str(tmp_path / "q"), "--docs", str(tmp_path / "docs"))
     assert "## Quality: elpv, short budget" in text and "| izi_f | 1 |" in text
+    assert "| izi_f, normalized + top-1% A_R | 1 |" in text and "False-positive rate on the **test** normals" in text
     units = sorted(os.listdir(tmp_path / "q" / "units"))
     assert {"elpv__short__seed0__izi_f.json", "elpv__short__seed0__ae.json", "elpv__short__seed0__iterative.json"} <= set(units)
     # A second run resumes: every unit is already there, nothing is trained again.

@@ -61,3 +61,18 @@ def test_train_reports_its_plan_and_progress_on_stderr_only(tmp_path, capsys):
     assert "model 16x16x1, width 8, latent 16 (normal prior)" in plan
     assert "stage 1/2 WGAN-GP: 1 epochs, batch 4" in plan and "stage 2/2 encoder izi_f" in plan and "device:" in plan
     assert "c_loss" in err
+
+
+def test_calibrate_set_changes_score_settings_only(trained_detector, tmp_path, capsys):
+    det = trained_detector.save(str(tmp_path / "det"))
+    hold = folder(tmp_path / "hold", blobs(20, seed=2))
+    assert main(["calibrate", det, "--data", hold, "--fpr", "0.1", "--set", "scoring.normalize=true",
+                 "--set", "scoring.residual_pooling=topk"]) == 0
+    out = capsys.readouterr().out
+    assert "hold-out std of A_R" in out and "of kappa*A_D" in out
+    saved = json.load(open(f"{det}/config.json"))["scoring"]
+    assert saved == {"normalize": True, "residual_pooling": "topk", "topk_fraction": 0.01}
+    assert main(["calibrate", det, "--data", hold, "--set", "model.dim=4"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "need training" in err
+    assert main(["score", det, "--data", hold, "--output", str(tmp_path / "s.csv"), "--quiet"]) == 0

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from tf_fanogan import signatures as sig
 from helpers import blobs
@@ -68,3 +69,37 @@ def test_residual_map_is_the_absolute_reconstruction_error(trained_detector):
     s = trained_detector.score(x)
     # A_R is the mean squared residual in model units ([-1, 1]), i.e. 4x the [0, 1] map's.
     np.testing.assert_allclose(s[sig.RESIDUAL_SCORE], 4 * (maps[sig.RESIDUAL_MAP] ** 2).mean(axis=(1, 2, 3)), rtol=1e-4)
+
+
+def test_topk_pooling_ranks_a_small_defect_above_diffuse_noise_of_the_same_mean():
+    """A 3x3 defect and noise spread over the image have the same mean squared residual; the
+    mean cannot tell them apart, top-k pooling of the smoothed map can."""
+    import tensorflow as tf
+
+    from tf_fanogan.scoring.forward import pooled_residual
+
+    local = np.zeros((1, 16, 16, 1), np.float32)
+    local[0, 6:9, 6:9] = 1.0
+    diffuse = np.full((1, 16, 16, 1), np.sqrt(9 / 256), np.float32)
+    mean = [float(pooled_residual(tf.constant(r))[0]) for r in (local, diffuse)]
+    assert mean[0] == pytest.approx(mean[1], rel=1e-5)
+    top = [float(pooled_residual(tf.constant(r), "topk", 0.01)[0]) for r in (local, diffuse)]
+    assert top[0] > 10 * top[1]
+    # k = round(0.01 * 256) = 3 pixels of the 3x3 box-filtered map: the centre (1) and two edge
+    # neighbours (6/9 each)
+    assert top[0] == pytest.approx((1 + 6 / 9 + 6 / 9) / 3, rel=1e-5)
+    assert float(pooled_residual(tf.constant(local), "topk", 1.0)[0]) == pytest.approx(
+        float(tf.reduce_mean(tf.nn.avg_pool2d(tf.constant(local), 3, 1, "SAME"))), rel=1e-5)
+
+
+def test_normalization_combines_the_z_scored_terms(trained_detector):
+    from tf_fanogan.scoring import forward
+
+    det = trained_detector
+    x = forward.to_model_units(det.prepare(blobs(5, seed=12)))
+    raw = forward.score_batch(det.generator, det.critic, det.encoder, x, 0.37)
+    n = {"residual_mean": 0.02, "residual_std": 0.5, "feature_mean": 0.3, "feature_std": 2.0}
+    z = forward.score_batch(det.generator, det.critic, det.encoder, x, 0.37, normalization=n)
+    expected = (raw["residual_score"] - 0.02) / 0.5 + 0.37 * (raw["feature_score"] - 0.3) / 2.0
+    np.testing.assert_allclose(z["anomaly_score"].numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(z["residual_score"].numpy(), raw["residual_score"].numpy())  # terms stay raw

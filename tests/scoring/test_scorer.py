@@ -96,3 +96,43 @@ def test_client_refuses_an_empty_batch_and_honours_its_wait_timeout(served):
         with pytest.raises(Exception, match="not available after 1 s"):
             missing.wait_until_available(timeout=1.0)
         assert time.monotonic() - t < 5
+
+
+def test_normalized_topk_scoring_is_calibrated_saved_and_exported_alike(trained_detector, tmp_path):
+    from tf_fanogan.detector import FAnoGAN
+    from tf_fanogan.scoring.scorer import ScoringMismatch
+
+    det = FAnoGAN.load(trained_detector.save(str(tmp_path / "det")))
+    holdout, x = blobs(20, seed=2), det.prepare(blobs(6, seed=40, anomalous=True))
+    det.config.scoring.residual_pooling = "topk"
+    with pytest.raises(ScoringMismatch, match="calibrate it again"):  # the threshold belongs to the mean score
+        det.score(x)
+    det.config.scoring.normalize, det.config.scoring.topk_fraction = True, 0.05
+    det.calibrate(holdout, fpr=0.1)
+    n = det.normalization_
+    raw_hold = det.scorer.score(tf.constant(det.prepare(holdout)))
+    assert abs(float(np.mean(raw_hold["residual_score"])) - n["residual_mean"]) < 1e-6
+    assert abs(np.mean(det.holdout_scores_)) < 1e-4  # z-scored terms: mean 0 on the hold-out
+    assert det.calibration_["scoring"] == {"normalize": True, "residual_pooling": "topk", "topk_fraction": 0.05}
+    again = FAnoGAN.load(det.save(str(tmp_path / "det2")))
+    assert again.normalization_ == n
+    local = det.score(x)
+    np.testing.assert_array_equal(again.score(x)["anomaly_score"], local["anomaly_score"])
+    path = export_detector(det, str(tmp_path / "sm"), "m", warmup=False)
+    served = Servable(path).run("score", {"images": x})
+    for key in ("anomaly_score", "residual_score", "feature_score", "p_value", "is_anomaly"):
+        np.testing.assert_allclose(served[key], local[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    info = json.load(open(os.path.join(path, "assets.extra", "model_info.json")))
+    assert info["scoring"]["normalization"] == n and info["scoring"]["residual_pooling"] == "topk"
+
+
+def test_scoring_settings_are_checked():
+    from tf_fanogan.config import ConfigError, FAnoGANConfig
+
+    for bad, words in (({"topk_fraction": 0.0}, "scoring.topk_fraction must be > 0"),
+                       ({"topk_fraction": 1.5}, "scoring.topk_fraction must be <= 1"),
+                       ({"residual_pooling": "max"}, "scoring.residual_pooling must be one of mean, topk")):
+        with pytest.raises(ConfigError, match=words):
+            FAnoGANConfig.from_dict({"scoring": bad})
+    with pytest.raises(ConfigError, match="normalize"):
+        FAnoGANConfig.from_dict({"scoring": {"normalize": "yes"}})

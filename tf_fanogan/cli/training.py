@@ -37,6 +37,9 @@ def add_parsers(sub) -> dict:
     p.add_argument("detector")
     add_data(p, help_text="clean normal hold-out images")
     p.add_argument("--fpr", type=float, default=0.05)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a score setting first (scoring.normalize, scoring.residual_pooling, "
+                        "scoring.topk_fraction, encoder.kappa); other settings need training")
     return {"train": _train, "calibrate": _calibrate}
 
 
@@ -119,10 +122,21 @@ def _calibrate(args) -> int:
     from tf_fanogan.detector import FAnoGAN
 
     det = FAnoGAN.load(args.detector)
+    if args.set:
+        from tf_fanogan.config import ConfigError
+
+        other = [s for s in args.set if not s.split("=", 1)[0].strip().startswith("scoring.")
+                 and s.split("=", 1)[0].strip() != "encoder.kappa"]
+        if other:
+            raise ConfigError(f"calibrate --set changes score settings only (scoring.*, encoder.kappa); {other} "
+                              "need training (fanogan train)")
+        det.config = det.config.with_overrides(args.set)  # the networks do not depend on these
     det.calibrate(args.data, fpr=args.fpr)
     det.save(args.detector)
     c = det.calibration_
+    t = c["term_statistics"]
     print(f"threshold {det.threshold_:.6g} at target FPR {c['fpr_target']} "
-          f"(hold-out FPR {c['fpr_on_holdout']:.4f}, {c['n_images']} images)")
+          f"(hold-out FPR {c['fpr_on_holdout']:.4f}, {c['n_images']} images); hold-out std of A_R "
+          f"{t['residual_std']:.4g}, of kappa*A_D {det.config.encoder.kappa * t['feature_std']:.4g}")
     return EXIT_OK
 

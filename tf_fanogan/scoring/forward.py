@@ -12,6 +12,12 @@ For x in model units ([-1, 1]) and x_hat = G(E(x)) (Schlegl et al. 2019, eqs. 4-
 where f is the critic's last feature layer. Every quantity is per image: the critic uses
 layer norm and the generator and encoder run their batch norms in inference mode, so an
 image's scores do not depend on the rest of its batch.
+
+Two options beyond the paper (``scoring`` in :class:`~tf_fanogan.config.ScoringConfig`; the
+training losses always use the paper's form): ``pooling="topk"`` replaces the mean in A_R by
+the mean of the largest ``topk_fraction`` of the 3x3-smoothed squared residual map, and
+``normalization`` (hold-out means and standard deviations of both terms) makes
+``A = (A_R - m_R) / s_R + kappa * (A_D - m_D) / s_D``.
 """
 
 from __future__ import annotations
@@ -31,7 +37,21 @@ def to_input_units(images):
     return (tf.cast(images, tf.float32) + 1.0) * 0.5
 
 
-def score_batch(generator, critic, encoder, images, kappa, encoder_training=False):
+def pooled_residual(residual, pooling: str = "mean", topk_fraction: float = 0.01):
+    """A_R per image from the residual x - G(E(x)) (N, H, W, C): the mean of its square, or with
+    ``topk`` the mean of the largest ``topk_fraction`` of the channel-averaged squared map after
+    a 3x3 box filter (borders average the pixels present)."""
+    if pooling == "mean":
+        return tf.reduce_mean(tf.square(residual), axis=[1, 2, 3])
+    per_pixel = tf.nn.avg_pool2d(tf.reduce_mean(tf.square(residual), axis=-1, keepdims=True), 3, 1, "SAME")
+    flat = tf.reshape(per_pixel, [tf.shape(per_pixel)[0], -1])
+    pixels = int(residual.shape[1]) * int(residual.shape[2])
+    k = max(1, min(pixels, int(round(topk_fraction * pixels))))
+    return tf.reduce_mean(tf.math.top_k(flat, k=k, sorted=False).values, axis=1)
+
+
+def score_batch(generator, critic, encoder, images, kappa, encoder_training=False, pooling: str = "mean",
+                topk_fraction: float = 0.01, normalization: dict | None = None):
     """Scores a batch of images in model units.
 
     Args:
@@ -40,6 +60,9 @@ def score_batch(generator, critic, encoder, images, kappa, encoder_training=Fals
         images: float tensor (N, H, W, C) in [-1, 1].
         kappa: Weight of the feature residual.
         encoder_training: Run the encoder in training mode (for stage-2 training only).
+        pooling, topk_fraction: How A_R pools the squared residual (see :func:`pooled_residual`).
+        normalization: ``residual_mean``, ``residual_std``, ``feature_mean``, ``feature_std``
+            of the normal hold-out: the anomaly score combines the z-scored terms.
 
     Returns:
         Dict of float32 tensors, all batch-major: ``anomaly_score``, ``residual_score``,
@@ -53,12 +76,18 @@ def score_batch(generator, critic, encoder, images, kappa, encoder_training=Fals
     _, real_features = critic(images, training=False)
     _, fake_features = critic(reconstruction, training=False)
     residual = images - reconstruction
-    residual_score = tf.reduce_mean(tf.square(residual), axis=[1, 2, 3])
+    residual_score = pooled_residual(residual, pooling, topk_fraction)
     feature_score = tf.reduce_mean(
         tf.square(tf.cast(real_features, tf.float32) - tf.cast(fake_features, tf.float32)), axis=1
     )
+    if normalization is None:
+        anomaly_score = residual_score + kappa * feature_score
+    else:
+        n = normalization
+        anomaly_score = ((residual_score - n["residual_mean"]) / n["residual_std"]
+                         + kappa * (feature_score - n["feature_mean"]) / n["feature_std"])
     return {
-        sig.ANOMALY_SCORE: residual_score + kappa * feature_score,
+        sig.ANOMALY_SCORE: anomaly_score,
         sig.RESIDUAL_SCORE: residual_score,
         sig.FEATURE_SCORE: feature_score,
         sig.Z_DISTANCE: tf.norm(z, axis=1),

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_fanogan import signatures as sig
+from tf_fanogan.errors import DetectorError
 from tf_fanogan.scoring import forward
 
 
@@ -42,6 +43,9 @@ class Scorer(tf.Module):
         holdout_scores: Anomaly scores of the normal hold-out images of the calibration; with
             them ``score`` adds ``p_value``, the conformal p-value
             ``(1 + #{hold-out scores >= s}) / (n + 1)`` (see :func:`conformal_p_values`).
+        pooling, topk_fraction, normalization: The ``scoring`` options
+            (:func:`tf_fanogan.scoring.forward.score_batch`); :func:`build_scorer` takes them
+            from a config and a calibration.
 
     Example:
         >>> scorer = Scorer(g, c, e, (32, 32, 1), kappa=1.0, threshold=0.12)
@@ -49,8 +53,11 @@ class Scorer(tf.Module):
     """
 
     def __init__(self, generator, critic, encoder, image_shape, kappa: float, threshold: float | None = None,
-                 holdout_scores=None, name: str = "fanogan_scorer"):
+                 holdout_scores=None, pooling: str = "mean", topk_fraction: float = 0.01,
+                 normalization: dict | None = None, name: str = "fanogan_scorer"):
         super().__init__(name=name)
+        self.pooling, self.topk_fraction = pooling, float(topk_fraction)
+        self.normalization = None if normalization is None else {k: float(v) for k, v in normalization.items()}
         self.generator, self.critic, self.encoder = generator, critic, encoder
         self.image_shape = tuple(int(v) for v in image_shape)
         self.latent_dim = int(generator.input_shape[-1])
@@ -91,7 +98,8 @@ class Scorer(tf.Module):
     def _forward(self, images01):
         images01 = self._checked(images01)
         return forward.score_batch(self.generator, self.critic, self.encoder, forward.to_model_units(images01),
-                                   self.kappa)
+                                   self.kappa, pooling=self.pooling, topk_fraction=self.topk_fraction,
+                                   normalization=self.normalization)
 
     def decide(self, anomaly_score):
         """``is_anomaly``: the anomaly score above the calibrated threshold. Written as "not at
@@ -120,6 +128,48 @@ class Scorer(tf.Module):
     def generate_images(self, z) -> dict:
         z = tf.ensure_shape(z, (None, self.latent_dim))
         return {sig.GENERATED_IMAGES: forward.to_input_units(self.generator(z, training=False))}
+
+
+class ScoringMismatch(DetectorError):
+    """A calibration made with other ``scoring`` settings than the config's."""
+
+
+def build_scorer(networks, config, threshold=None, holdout_scores=None, normalization=None,
+                 calibrated_scoring: dict | None = None) -> Scorer:
+    """The :class:`Scorer` of a detector: its networks (generator, critic, encoder), its
+    config's kappa and ``scoring`` options, and its calibration. What ``FAnoGAN.score`` and the
+    export both run.
+
+    Raises:
+        ScoringMismatch: the calibration (``calibrated_scoring``, the settings it was made
+            with) does not belong to the config's ``scoring`` settings, or ``scoring.normalize``
+            is on for a calibrated detector without hold-out statistics.
+    """
+    import dataclasses
+
+    s = config.scoring
+    if threshold is not None:
+        made_with = calibrated_scoring or {"normalize": False, "residual_pooling": "mean", "topk_fraction": 0.01}
+        now = dataclasses.asdict(s)
+        differ = [k for k in now if k in made_with and made_with[k] != now[k]
+                  and not (k == "topk_fraction" and now["residual_pooling"] == made_with["residual_pooling"] == "mean")]
+        if differ or (s.normalize and normalization is None):
+            raise ScoringMismatch(f"the detector was calibrated with scoring {made_with} but its config says {now}; "
+                                  "calibrate it again (the threshold and hold-out scores belong to one score)")
+    g, c, e = networks
+    return Scorer(g, c, e, config.model.image_shape, config.encoder.kappa, threshold, holdout_scores,
+                  pooling=s.residual_pooling, topk_fraction=s.topk_fraction,
+                  normalization=normalization if s.normalize else None)
+
+
+def normalization_of(raw_scores: dict) -> dict:
+    """Hold-out statistics for ``scoring.normalize`` from the raw ``residual_score`` and
+    ``feature_score`` of the normal hold-out images (a zero spread counts as 1e-12)."""
+    out = {}
+    for term, key in (("residual", sig.RESIDUAL_SCORE), ("feature", sig.FEATURE_SCORE)):
+        values = np.asarray(raw_scores[key], np.float64)
+        out[f"{term}_mean"], out[f"{term}_std"] = float(values.mean()), max(float(values.std()), 1e-12)
+    return out
 
 
 def run_batches(fn, images01, batch_size: int, progress=None) -> dict:

@@ -41,7 +41,7 @@ import tensorflow as tf
 from tf_fanogan import signatures as sig
 from tf_fanogan.data.images import LUMA
 from tf_fanogan.models import latent
-from tf_fanogan.scoring.scorer import Scorer
+from tf_fanogan.scoring.scorer import build_scorer
 from tf_fanogan.utils.atomic import fsync_tree
 from tf_fanogan.utils.progress import Progress, stage
 
@@ -207,8 +207,9 @@ def serving_functions(detector):
         raise ExportError("calibrate the detector before export (the score signature returns is_anomaly)")
     m = detector.config.model
     size, channels, policy = m.image_size, m.channels, detector.config.data.image_policy()
-    scorer = Scorer(*_float32_networks(detector), m.image_shape, detector.config.encoder.kappa, detector.threshold_,
-                    detector.holdout_scores_)
+    scorer = build_scorer(_float32_networks(detector), detector.config, detector.threshold_,
+                          detector.holdout_scores_, detector.normalization_,
+                          (detector.calibration_ or {}).get("scoring"))
     image_shape = [None, size, size, channels]
 
     def score_uint8(images):
@@ -298,6 +299,7 @@ def model_info(detector, model_name: str, version: int) -> dict:
         "latent_dim": m.latent_dim,
         "latent_prior": m.latent_prior,
         "data": detector.config.data.image_policy(),
+        "scoring": {**detector.config.scoring.__dict__, "normalization": detector.normalization_},
         "input_scaling": {sig.SCORE: "float32 in [0, 1] (model works in [-1, 1] = 2x - 1)",
                           sig.SCORE_UINT8: "uint8 0..255, divided by 255 in-graph",
                           sig.SCORE_IMAGE_BYTES: "encoded PNG/JPEG/BMP, decoded to [0, 1] and area-resized in-graph"},
