@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from tf_fanogan import signatures as sig
+from tf_fanogan.data import tiles
 
 SATURATING = 240  # Kermany scans are padded with white wedges where the scan was rotated.
 
@@ -72,33 +73,14 @@ def retina_mask(bscan: np.ndarray, sigma: float = 4.0, edge_filter: int = 31) ->
 
 def patch_positions(mask: np.ndarray, patch_size: int = 64, stride: int = 32,
                     min_inside: float = 0.5) -> np.ndarray:
-    """Top-left corners (N, 2) of grid patches inside ``mask`` (centre inside, ``min_inside`` covered)."""
-    h, w = mask.shape
-    if patch_size > min(h, w):
-        raise ValueError(f"patch_size {patch_size} is larger than the B-scan ({h}x{w})")
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    ys = list(range(0, h - patch_size + 1, stride)); xs = list(range(0, w - patch_size + 1, stride))
-    if ys[-1] != h - patch_size:
-        ys.append(h - patch_size)
-    if xs[-1] != w - patch_size:
-        xs.append(w - patch_size)
-    integral = np.pad(mask.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    keep = []
-    c = patch_size // 2
-    for y in ys:
-        for x in xs:
-            inside = (integral[y + patch_size, x + patch_size] - integral[y, x + patch_size]
-                      - integral[y + patch_size, x] + integral[y, x]) / patch_size ** 2
-            if mask[y + c, x + c] and inside >= min_inside:
-                keep.append((y, x))
-    return np.array(keep, dtype=np.int64).reshape(-1, 2)
+    """Top-left corners (N, 2) of grid patches inside ``mask`` (centre inside, ``min_inside`` covered):
+    :func:`tf_fanogan.data.tiles.tile_positions` with the retina as the tile filter."""
+    return tiles.tile_positions(mask.shape, patch_size, stride, mask=mask, min_inside=min_inside)
 
 
 def extract_patches(bscan: np.ndarray, positions: np.ndarray, patch_size: int = 64) -> np.ndarray:
     """(N, patch_size, patch_size) patches of ``bscan`` at ``positions``."""
-    return np.stack([bscan[y:y + patch_size, x:x + patch_size] for y, x in positions]) if len(positions) \
-        else np.zeros((0, patch_size, patch_size), bscan.dtype)
+    return tiles.cut(bscan, positions, patch_size)
 
 
 def bscan_patches(bscan: np.ndarray, patch_size: int = 64, stride: int = 32, min_inside: float = 0.5):
@@ -110,23 +92,13 @@ def bscan_patches(bscan: np.ndarray, patch_size: int = 64, stride: int = 32, min
 
 def aggregate(patch_scores: np.ndarray, top_k: int = 5) -> dict:
     """B-scan scores from patch scores: ``max`` and ``top_k_mean``."""
-    s = np.sort(np.asarray(patch_scores, np.float64))[::-1]
-    if s.size == 0:
-        raise ValueError("no patches to aggregate (is the retina found in this B-scan?)")
-    return {"max": float(s[0]), "top_k_mean": float(s[:top_k].mean())}
+    try:
+        return tiles.aggregate(patch_scores, top_k)
+    except ValueError:
+        raise ValueError("no patches to aggregate (is the retina found in this B-scan?)") from None
 
 
-def stitch_heatmap(shape: tuple[int, int], positions: np.ndarray, maps: np.ndarray) -> np.ndarray:
-    """Averages patch maps (N, P, P[, C]) into an (H, W) heatmap; NaN where no patch lies."""
-    maps = np.asarray(maps, np.float64)
-    if maps.ndim == 4:
-        maps = maps.mean(-1)
-    total = np.zeros(shape); count = np.zeros(shape)
-    p = maps.shape[1]
-    for (y, x), m in zip(positions, maps):
-        total[y:y + p, x:x + p] += m; count[y:y + p, x:x + p] += 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+stitch_heatmap = tiles.stitch  # averages patch maps into an (H, W) heatmap; NaN where no patch lies
 
 
 def score_bscan(detector, bscan: np.ndarray, patch_size: int = 64, stride: int = 32,
