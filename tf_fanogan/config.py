@@ -7,10 +7,12 @@ CLI turn a config into objects; everything else receives objects.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 from typing import Any
+
+from tf_fanogan.config_files import from_dict as _from_dict
+from tf_fanogan.config_files import read_mapping, to_text  # noqa: F401 -- re-exported
+from tf_fanogan.errors import ConfigError  # noqa: F401 -- re-exported: raised by every check below
 
 ENCODER_MODES = ("izi_f", "izi", "ziz")
 LATENT_PRIORS = ("normal", "uniform")
@@ -38,10 +40,6 @@ def resolve_jit_compile(value: bool | str, distributed: bool) -> bool:
 def _check_jit(value: Any, section: str) -> None:
     if value not in (True, False, "auto") or isinstance(value, (int, float)) and not isinstance(value, bool):
         raise ConfigError(f"{section}.jit_compile must be true, false or \"auto\", got {value!r}")
-
-
-class ConfigError(ValueError):
-    """A configuration value or key is invalid."""
 
 
 def _check_choice(value: Any, allowed: tuple, key: str) -> None:
@@ -364,67 +362,3 @@ class FAnoGANConfig:
                 raise ConfigError(f"override {item!r}: unknown key {key!r}")
             node[parts[-1]] = yaml.safe_load(raw)
         return FAnoGANConfig.from_dict(data, source="overrides")
-
-
-def _from_dict(cls, data: Any, source: str):
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {unknown} for {cls.__name__}; known: {sorted(fields)}")
-    kwargs = {}
-    for name, value in data.items():
-        default = getattr(cls(), name)
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = _from_dict(type(default), value, f"{source}.{name}")
-            continue
-        if name == "jit_compile":  # true, false or "auto"; validate() checks the value
-            kwargs[name] = value
-            continue
-        if default is None:  # optional budgets: an integer or null; validate() checks the value
-            if value is not None and (type(value) is not int):
-                raise ConfigError(f"{source}: key {name!r} of {cls.__name__} must be an integer or null, "
-                                  f"got {type(value).__name__} ({value!r})")
-            kwargs[name] = value
-            continue
-        expected = type(default)
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if expected is float and isinstance(value, str):
-            # YAML 1.1 reads "1e-4" (no dot) as a string; accept what Python reads as a number.
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if type(value) is not expected:
-            raise ConfigError(
-                f"{source}: key {name!r} of {cls.__name__} must be {expected.__name__}, "
-                f"got {type(value).__name__} ({value!r})"
-            )
-        kwargs[name] = value
-    return cls(**kwargs)
-
-
-def read_mapping(path: str) -> dict[str, Any]:
-    """Reads a JSON or YAML file into a dict, with errors that name the file."""
-    import yaml
-
-    if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    try:
-        if path.endswith(".json"):
-            return json.loads(text)
-        return yaml.safe_load(text) or {}
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: cannot parse: {e}") from None
-
-
-def to_text(data: dict[str, Any], path: str) -> str:
-    import yaml
-
-    if path.endswith((".yaml", ".yml")):
-        return yaml.safe_dump(data, sort_keys=False)
-    return json.dumps(data, indent=2) + "\n"
