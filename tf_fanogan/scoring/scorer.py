@@ -147,9 +147,11 @@ def build_scorer(networks, config, threshold=None, holdout_scores=None, normaliz
     """
     import dataclasses
 
+    from tf_fanogan.config import ScoringConfig
+
     s = config.scoring
-    if threshold is not None:
-        made_with = calibrated_scoring or {"normalize": False, "residual_pooling": "mean", "topk_fraction": 0.01}
+    if threshold is not None:  # a calibration without a record predates the options: the defaults
+        made_with = calibrated_scoring or dataclasses.asdict(ScoringConfig())
         now = dataclasses.asdict(s)
         differ = [k for k in now if k in made_with and made_with[k] != now[k]
                   and not (k == "topk_fraction" and now["residual_pooling"] == made_with["residual_pooling"] == "mean")]

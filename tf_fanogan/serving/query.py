@@ -12,12 +12,10 @@ PNG (8-bit, or 16-bit grey): it scores as ``fanogan score`` scores it.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 
 from tf_fanogan.data.images import DataError, check_image_name, decode_image_bytes
-from tf_fanogan.serving.client import InvalidArgument
+from tf_fanogan.serving.client import InvalidArgument, encode_png
 
 
 SERVED_FORMATS = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM")  # what the exported graph decodes
@@ -34,19 +32,15 @@ def _read(path: str) -> bytes:
 
 
 def as_png(data: bytes, path: str) -> bytes:
-    """Encoded image bytes the served graph cannot decode (TIFF) -> lossless PNG bytes."""
-    from PIL import Image
-
+    """Encoded image bytes the served graph cannot decode (TIFF) -> lossless PNG bytes (the
+    client's :func:`~tf_fanogan.serving.client.encode_png`)."""
     arr = decode_image_bytes(data, path)  # refuses what the in-process reader refuses, naming the file
-    if arr.dtype == np.uint16 and arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if not (arr.dtype == np.uint8 or (arr.dtype == np.uint16 and arr.ndim == 2)):
+    try:
+        return encode_png(arr)
+    except InvalidArgument:
         shape = "x".join(map(str, arr.shape))
         raise DataError(f"{path}: a {arr.dtype} {shape} image has no lossless PNG form to send; score it in process "
-                        "(fanogan score) or convert it to 8/16-bit PNG")
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, "PNG")
-    return buf.getvalue()
+                        "(fanogan score) or convert it to 8/16-bit PNG") from None
 
 
 def _reason(path: str, data: bytes, server_error: InvalidArgument) -> str:
