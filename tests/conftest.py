@@ -10,6 +10,7 @@ os.environ.setdefault("TF_FANOGAN_SHARED_DATA", os.path.abspath(
 import pytest
 
 from helpers import blobs, tiny_config  # noqa: F401 -- the fixtures below use them
+from helpers.data import labelled_folder  # noqa: F401 -- a fixture shared by tests/data and tests/evaluation
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +37,7 @@ LONG_FILES = {"tests/benchmarks/test_quality.py": 160, "tests/benchmarks/test_be
               "tests/training/test_distribute.py": 110, "tests/paper/test_baselines.py": 120,
               "tests/benchmarks/test_streaming.py": 60, "tests/benchmarks/test_serving.py": 70,
               "tests/benchmarks/test_demo.py": 70, "tests/benchmarks/test_recipe.py": 65,
+              "tests/benchmarks/test_tiles.py": 100, "tests/scoring/test_tiled.py": 80,
               "tests/models/test_wgan_gp.py": 140, "tests/cli/test_serving.py": 70,
               "tests/serving/test_server.py": 80, "tests/serving/test_export.py": 90,
               "tests/training/test_schedule.py": 80, "tests/benchmarks/test_reliability.py": 50}

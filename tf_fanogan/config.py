@@ -23,6 +23,7 @@ COLORS = ("auto", "gray", "rgb")
 SMALL_IMAGES = ("upsample", "pad", "refuse")
 RESIDUAL_POOLINGS = ("mean", "topk")
 PAD_FILLS = ("edge", "zeros")
+TILE_SCORES = ("max", "top_k_mean")
 
 
 def resolve_jit_compile(value: bool | str, distributed: bool) -> bool:
@@ -236,18 +237,38 @@ class DataConfig:
             then area-reduced as always (a 28x28 image for a 32x32 model is upsampled to 32x32;
             a 20x100 one becomes 32x100, then 32x32).
         pad_fill: For ``pad``: ``edge`` repeats the border pixels, ``zeros`` fills with black.
+        tile_stride: Unset (default): every image is resized to the model size. A positive
+            integer: images are used at native resolution, cut into model-size tiles on a grid
+            of this stride (the last row and column moved in to reach the far edges;
+            :mod:`tf_fanogan.scoring.tiled`). Training learns from every tile of every normal
+            image; scoring scores every tile and gives the image ``tile_score`` of its tile
+            scores; residual maps are stitched to full resolution (overlaps averaged). An image
+            smaller than one tile follows ``small_images``.
+        tile_score: The image's score from its tiles: ``max`` (an image is anomalous iff one
+            of its tiles is) or ``top_k_mean`` (the mean of the ``tile_top_k`` highest).
+        tile_top_k: Tiles averaged by ``top_k_mean``.
     """
 
     color: str = "auto"
     color_tolerance: float = 8.0
     small_images: str = "upsample"
     pad_fill: str = "edge"
+    tile_stride: int | None = None
+    tile_score: str = "max"
+    tile_top_k: int = 5
 
     def validate(self, channels: int) -> None:
         _check_choice(self.color, COLORS, "data.color")
         _check_float(self.color_tolerance, "data.color_tolerance", 0.0, 255.0)
         _check_choice(self.small_images, SMALL_IMAGES, "data.small_images")
         _check_choice(self.pad_fill, PAD_FILLS, "data.pad_fill")
+        for key in ("tile_stride", "tile_top_k"):
+            value = getattr(self, key)
+            if not (value is None and key == "tile_stride") and not (
+                    isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                what = "pixels, or unset for no tiling" if key == "tile_stride" else "tiles"
+                raise ConfigError(f"data.{key} must be a positive integer ({what}), got {value!r}")
+        _check_choice(self.tile_score, TILE_SCORES, "data.tile_score")
         if self.color == "gray" and channels != 1:
             raise ConfigError(f"data.color: gray needs model.channels: 1 (got {channels}); use auto or rgb for an "
                               "RGB model")

@@ -12,10 +12,10 @@ from tf_fanogan import persistence
 from tf_fanogan import signatures as sig
 from tf_fanogan.config import FAnoGANConfig
 from tf_fanogan.data import images as data_lib
-from tf_fanogan.evaluation.metrics import threshold_at_fpr
 from tf_fanogan.models.networks import build_networks, dtype_policy
 from tf_fanogan.errors import DetectorError
-from tf_fanogan.scoring.scorer import Scorer, build_scorer, normalization_of, run_batches
+from tf_fanogan.scoring import calibration, tiled
+from tf_fanogan.scoring.scorer import Scorer, build_scorer, run_batches
 from tf_fanogan.training import distribute, stages
 from tf_fanogan.training.monitoring import stage_monitors
 from tf_fanogan.training.workdir import STAGE_LABELS, Workdir, for_worker
@@ -30,7 +30,9 @@ class FAnoGAN:
     critic frozen; scoring is one forward pass ``A(x) = A_R(x) + kappa * A_D(x)``.
 
     Images may be arrays (N, H, W[, C]) of uint8, uint16 or floats in [0, 1], lists of such
-    per-image arrays, or a folder / ``.npy`` path. They are resized to the model size.
+    per-image arrays, or a folder / ``.npy`` path. They are resized to the model size, or
+    with ``data.tile_stride`` cut into model-size tiles at native resolution
+    (:mod:`tf_fanogan.scoring.tiled`: trained on every tile, an image scored by its tiles).
 
     Args:
         config: A :class:`~tf_fanogan.config.FAnoGANConfig` (defaults: the paper's).
@@ -105,12 +107,13 @@ class FAnoGAN:
             self._scorer_key = key
         return self._scorer
 
-    def prepare(self, images, names=None) -> np.ndarray:
-        """Validates and converts images to float32 (N, S, S, C) in [0, 1]."""
+    def prepare(self, images, names=None, native: bool = False):
+        """Validates and converts images to float32 (N, S, S, C) in [0, 1]; with ``native``
+        (what ``data.tile_stride`` scores) to a list of (H, W, C) at their own resolution."""
         if isinstance(images, (str, bytes)) or hasattr(images, "__fspath__"):
             images, names, _ = data_lib.read_any(images)
-        m = self.config.model
-        return data_lib.to_unit_range(images, m.image_size, m.channels, names, **self.config.data.image_policy())
+        m, convert = self.config.model, data_lib.to_unit_native if native else data_lib.to_unit_range
+        return convert(images, m.image_size, m.channels, names, **self.config.data.image_policy())
 
     # ----------------------------------------------------------------- training
     def fit(self, normal_images, validation=None, stage: str = "both", workdir: str | None = None,
@@ -139,8 +142,8 @@ class FAnoGAN:
             raise ValueError(f"stage must be 'both', 'gan' or 'encoder', got {stage!r}")
         if stage == "encoder" and not self.trained_["gan"]:
             raise DetectorError("train stage 1 (the GAN) before the encoder")
-        x = self.prepare(normal_images) * 2.0 - 1.0
-        val = None if validation is None else self.prepare(validation) * 2.0 - 1.0
+        x = tiled.training_input(self.prepare, normal_images, self.config)
+        val = None if validation is None else tiled.training_input(self.prepare, validation, self.config)
         self.threshold_ = self.calibration_ = self.holdout_scores_ = self.normalization_ = None
         self.data_fingerprint_ = hashlib.sha256(x.tobytes()).hexdigest()[:16]
         work = Workdir(for_worker(workdir, self.strategy))
@@ -175,13 +178,18 @@ class FAnoGAN:
         if not self.trained_["encoder"]:
             raise DetectorError("the detector has no trained encoder yet: call fit() first")
 
-    def _run(self, fn, images, batch_size, progress=None):
-        return run_batches(fn, self.prepare(images), int(batch_size or self.config.score_batch_size), progress)
+    def _run(self, endpoint: str, images, batch_size, progress=None, tiles: bool = False):
+        fn, bs = getattr(self.scorer, endpoint), int(batch_size or self.config.score_batch_size)
+        if self.config.data.tile_stride is None:
+            return run_batches(fn, self.prepare(images), bs, progress)
+        return tiled.run(fn, self.prepare(images, native=True), self.config, bs, self.scorer.judge,
+                         endpoint == "residual_map", tiles, progress)
 
-    def score(self, images, batch_size: int | None = None, progress=None, alpha: float | None = None
-              ) -> dict[str, np.ndarray]:
+    def score(self, images, batch_size: int | None = None, progress=None, alpha: float | None = None,
+              tiles: bool = False) -> dict[str, np.ndarray]:
         """Scores every image: ``anomaly_score``, ``residual_score``, ``feature_score``,
         ``z_distance``, and once calibrated ``p_value`` and ``is_anomaly``, each of shape (N,).
+        With ``data.tile_stride``, ``tiles`` adds per image ``tile_positions`` and ``tile_scores``.
 
         Args:
             alpha: Decide ``is_anomaly`` as ``p_value <= alpha`` (false-positive rate at most
@@ -195,15 +203,16 @@ class FAnoGAN:
                 raise ValueError(f"alpha must be in (0, 1), got {alpha}")
             if self.holdout_scores_ is None:
                 raise DetectorError("p-values need a calibrated detector: call calibrate(normal_holdout) first")
-        out = self._run(self.scorer.score, images, batch_size, progress)
+        out = self._run("score", images, batch_size, progress, tiles)
         if alpha is not None:
             out[sig.IS_ANOMALY] = out[sig.P_VALUE] <= alpha
         return out
 
     def residual_maps(self, images, batch_size: int | None = None, progress=None) -> dict[str, np.ndarray]:
-        """``residual_map`` |x - G(E(x))| and ``reconstruction``, (N, S, S, C) in [0, 1]."""
+        """``residual_map`` |x - G(E(x))| and ``reconstruction``, (N, S, S, C) in [0, 1]; with
+        ``data.tile_stride`` lists of (H, W) and (H, W, C), stitched from the tiles'."""
         self._require()
-        return self._run(self.scorer.residual_map, images, batch_size, progress)
+        return self._run("residual_map", images, batch_size, progress)
 
     def decision_function(self, images, batch_size: int | None = None) -> np.ndarray:
         """The anomaly score A(x) (higher = more anomalous), as in PyOD."""
@@ -214,28 +223,17 @@ class FAnoGAN:
         (:func:`~tf_fanogan.evaluation.metrics.threshold_at_fpr`: the smallest observed score
         whose exceedance rate on the hold-out is <= ``fpr``). Normal images only.
 
-        A hold-out of n images resolves FPRs in steps of 1/n, so fewer than ``1 / fpr`` images
-        (20 for 5%) cannot calibrate that FPR at all: refused, with the count needed."""
-        if not 0.0 < fpr < 1.0:
-            raise ValueError(f"fpr must be in (0, 1), got {fpr}")
-        x = self.prepare(normal_holdout)
-        needed = int(np.ceil(1.0 / fpr - 1e-9))
-        if len(x) < needed:
-            raise DetectorError(f"calibrating at FPR {fpr:g} needs at least {needed} normal hold-out images (it "
-                                f"resolves FPR in steps of 1/n); got {len(x)}")
+        Fewer than ``1 / fpr`` images (20 for 5%) cannot resolve that FPR: refused
+        (:func:`~tf_fanogan.scoring.calibration.check_holdout`)."""
+        x = self.prepare(normal_holdout, native=self.config.data.tile_stride is not None)
+        calibration.check_holdout(len(x), fpr)
         self.threshold_ = self.holdout_scores_ = self.normalization_ = None
         raw = self.score(x)  # raw terms: the hold-out statistics of both come from them
-        terms = normalization_of(raw)
+        terms = calibration.normalization_of(raw)
         self.normalization_ = terms if self.config.scoring.normalize else None
         scores = (self.score(x) if self.normalization_ else raw)[sig.ANOMALY_SCORE]
-        threshold = threshold_at_fpr(scores, fpr)
-        self.threshold_ = threshold
-        self.holdout_scores_ = np.sort(scores.astype(np.float32))
-        self.calibration_ = {
-            "fpr_target": fpr, "fpr_on_holdout": float(np.mean(scores > threshold)), "n_images": int(len(scores)),
-            "threshold": threshold, "score_mean": float(scores.mean()), "score_std": float(scores.std()),
-            "score_percentiles": {str(p): float(np.percentile(scores, p)) for p in (1, 5, 50, 95, 99)},
-            "scoring": dict(self.config.scoring.__dict__), "term_statistics": terms}
+        self.threshold_, self.holdout_scores_, self.calibration_ = calibration.fitted(
+            scores, fpr, self.config.scoring, terms)
         return self
 
     def predict(self, images, batch_size: int | None = None, alpha: float | None = None) -> np.ndarray:

@@ -1,14 +1,12 @@
 """Metrics against hand-computed values and brute-force references; `fanogan evaluate` end to end."""
 
 import json
-import os
 import re
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import blobs
 from tf_fanogan.evaluation import metrics as ev
 
 
@@ -160,64 +158,6 @@ def test_pixel_metrics_dice_and_auroc():
     assert ev.pixel_metrics(masks, half.astype(np.float32), 0.5)["dice"] == pytest.approx(2 * 8 / (8 + 16))
 
 
-def _write_png(path, arr):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(arr).save(path)
-
-
-@pytest.fixture(scope="module")
-def labelled_folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("labelled")
-    for i, img in enumerate(blobs(12, seed=5)):
-        _write_png(str(root / "data" / "normal" / f"n{i}.png"), img)
-    for i, img in enumerate(blobs(12, seed=6, anomalous=True)):
-        _write_png(str(root / "data" / "anomalous" / f"a{i}.png"), img)
-        mask = np.zeros(img.shape, np.uint8); mask[:, 9:11] = 255
-        _write_png(str(root / "data" / "masks" / f"a{i}.png"), mask)
-    for i, img in enumerate(blobs(10, seed=7)):
-        _write_png(str(root / "pixcal" / f"p{i}.png"), img)
-    return root
-
-
-def test_read_labelled_folder_and_csv(labelled_folder, tmp_path):
-    from tf_fanogan.data.images import read_labelled
-
-    images, labels, masks, names = read_labelled(str(labelled_folder / "data"))
-    assert len(images) == 24 and labels.tolist() == [0] * 12 + [1] * 12
-    assert masks[0].max() == 0 and masks[-1].max() == 255 and names[-1].endswith("a9.png")
-    csv_path = tmp_path / "list.csv"
-    csv_path.write_text("path,label,mask\n" + "".join(
-        f"{os.path.relpath(n, tmp_path)},{y},{os.path.relpath(str(labelled_folder / 'data' / 'masks' / os.path.basename(n)), tmp_path) if y else ''}\n"
-        for n, y in zip(names, labels)))
-    images2, labels2, masks2, _ = read_labelled(str(csv_path))
-    assert np.array_equal(labels2, labels) and all(np.array_equal(a, b) for a, b in zip(masks2, masks))
-
-
-def test_read_labelled_errors_name_the_problem(labelled_folder, tmp_path):
-    from tf_fanogan.data.images import DataError, read_labelled
-
-    (tmp_path / "only" / "normal").mkdir(parents=True)
-    with pytest.raises(DataError, match="anomalous"):
-        read_labelled(str(tmp_path / "only"))
-    bad = tmp_path / "bad.csv"
-    bad.write_text("path,label\nx.png,2\n")
-    with pytest.raises(DataError, match="line 2"):
-        read_labelled(str(bad))
-    os.remove(labelled_folder / "data" / "masks" / "a3.png")
-    try:
-        with pytest.raises(DataError, match="a3.png: no mask"):
-            read_labelled(str(labelled_folder / "data"))
-    finally:
-        mask = np.zeros((20, 20), np.uint8); mask[:, 9:11] = 255
-        _write_png(str(labelled_folder / "data" / "masks" / "a3.png"), mask)
-
-
-def test_resize_masks_keeps_thin_defects():
-    from tf_fanogan.data.images import resize_masks
-
-    mask = np.zeros((64, 64), np.uint8); mask[:, 30] = 255  # one-pixel line
-    small = resize_masks([mask], 16)
-    assert small.shape == (1, 16, 16) and small[0, :, 7].all() and small.sum() == 16
 
 
 def test_fanogan_evaluate_writes_metrics_and_plots(trained_detector, labelled_folder, tmp_path, capsys):

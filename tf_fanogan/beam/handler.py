@@ -78,6 +78,10 @@ def read_export(path: str) -> ExportedModel:
     if info.get("threshold") is None:
         raise ExportedModelError(f"{path}: the export has no calibrated threshold (is_anomaly); calibrate the detector "
                           f"and export it again")
+    if info.get("tiling"):
+        raise ExportedModelError(f"{path}: exported from a tiled detector (data.tile_stride "
+                                 f"{info['tiling'].get('tile_stride')}); beam-score scores whole images with one "
+                                 "forward pass each, so score it with fanogan score or client.score_tiled")
     try:
         size, _, channels = (int(v) for v in info["image_shape"])
     except (KeyError, TypeError, ValueError):

@@ -84,7 +84,8 @@ def _info(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from tf_fanogan.data.images import read_any, read_labelled
+    from tf_fanogan.data.images import read_any
+    from tf_fanogan.data.labelled import read_labelled
     from tf_fanogan.detector import FAnoGAN
     from tf_fanogan.evaluation.metrics import evaluate_detector
 

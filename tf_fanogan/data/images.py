@@ -225,40 +225,71 @@ def to_unit_range(images, image_size: int, channels: int, names: Sequence[str] |
     """
     policy = (color, color_tolerance, small_images, pad_fill)
     if isinstance(images, np.ndarray):
-        if images.ndim == 3:
-            images = images[..., None]
-        if images.ndim != 4:
-            raise DataError(f"images: expected an array of shape (N, H, W) or (N, H, W, C), got {images.shape}")
-        if images.shape[0] == 0:
-            raise DataError("images: empty array (N = 0)")
-        return _to_unit_uniform(images, image_size, channels, "images", chunk, policy)
-    images = list(images)
-    if not images:
-        raise DataError("images: empty list")
-    names = list(names) if names is not None else [f"image[{i}]" for i in range(len(images))]
+        return _to_unit_uniform(_as_batch(images), image_size, channels, "images", chunk, policy)
+    images, names = _listed(images, names)
     out = np.empty((len(images), image_size, image_size, channels), np.float32)
     for i, (img, name) in enumerate(zip(images, names)):
-        img = np.asarray(img)
-        if img.ndim == 2:
-            img = img[..., None]
-        if img.ndim != 3:
-            raise DataError(f"{name}: expected (H, W) or (H, W, C), got shape {img.shape}")
-        out[i] = _to_unit_uniform(img[None], image_size, channels, name, chunk, policy)[0]
+        out[i] = _to_unit_uniform(_one(img, name), image_size, channels, name, chunk, policy)[0]
     return out
 
 
-def _to_unit_uniform(batch: np.ndarray, image_size: int, channels: int, name: str, chunk: int, policy):
+def to_unit_native(images, image_size: int, channels: int, names: Sequence[str] | None = None,
+                   color: str = "auto", color_tolerance: float = 8.0, small_images: str = "upsample",
+                   pad_fill: str = "edge") -> list[np.ndarray]:
+    """As :func:`to_unit_range`, but every image keeps its resolution (a side shorter than
+    ``image_size`` follows ``small_images``): a list of float32 (H, W, C) in [0, 1], for tiling."""
+    policy = (color, color_tolerance, small_images, pad_fill)
+    if isinstance(images, np.ndarray):
+        images = list(_as_batch(images))
+        names = names if names is not None else [f"images[{i}]" for i in range(len(images))]
+    images, names = _listed(images, names)
+    return [_to_unit_uniform(_one(img, name), image_size, channels, name, 1, policy, resize=False)[0]
+            for img, name in zip(images, names)]
+
+
+def _as_batch(images: np.ndarray) -> np.ndarray:
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4:
+        raise DataError(f"images: expected an array of shape (N, H, W) or (N, H, W, C), got {images.shape}")
+    if images.shape[0] == 0:
+        raise DataError("images: empty array (N = 0)")
+    return images
+
+
+def _listed(images, names):
+    images = list(images)
+    if not images:
+        raise DataError("images: empty list")
+    return images, (list(names) if names is not None else [f"image[{i}]" for i in range(len(images))])
+
+
+def _one(img, name: str) -> np.ndarray:
+    """One image (H, W[, C]) as a batch of one (1, H, W, C)."""
+    img = np.asarray(img)
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.ndim != 3:
+        raise DataError(f"{name}: expected (H, W) or (H, W, C), got shape {img.shape}")
+    return img[None]
+
+
+def _to_unit_uniform(batch: np.ndarray, image_size: int, channels: int, name: str, chunk: int, policy,
+                     resize: bool = True):
     color, tolerance, small_images, pad_fill = policy
     h, w = batch.shape[1:3]
     if (h < image_size or w < image_size) and small_images == "refuse":
         raise DataError(smaller_message(name, h, w, image_size))
     if batch.shape[-1] != channels and {batch.shape[-1], channels} != {1, 3}:
         raise DataError(f"{name}: has {batch.shape[-1]} channels but the model expects {channels}")
-    out = np.empty((batch.shape[0], image_size, image_size, channels), np.float32)
+    out = np.empty((batch.shape[0], image_size, image_size, channels), np.float32) if resize else None
     for start in range(0, batch.shape[0], chunk):
         part = _fix_channels(_scale_to_unit(batch[start:start + chunk], name), channels, name, color, tolerance,
                              first=start if batch.shape[0] > 1 else None)
-        out[start:start + chunk] = _resize(_fit_small(part, image_size, small_images, pad_fill), image_size)
+        part = _fit_small(part, image_size, small_images, pad_fill)
+        if not resize:  # one image at its own size
+            return part
+        out[start:start + chunk] = _resize(part, image_size)
     return out
 
 
@@ -292,92 +323,3 @@ def batches(n: int, batch_size: int) -> Iterable[slice]:
     """Slices covering 0..n in order, the last one possibly shorter (nothing dropped)."""
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
-
-
-def resize_masks(masks, image_size: int) -> np.ndarray:
-    """Ground-truth masks (list of (H, W[, C]) arrays, nonzero = defect) -> (N, S, S) bool.
-
-    Box-filtered: a model pixel is a defect when at least a quarter of its footprint is,
-    so thin defects survive down-sampling without inflating large ones much.
-    """
-    import tensorflow as tf
-
-    out = np.empty((len(masks), image_size, image_size), bool)
-    for i, m in enumerate(masks):
-        m = np.asarray(m)
-        m = (m.max(axis=-1) if m.ndim == 3 else m) > 0
-        out[i] = tf.image.resize(m[None, ..., None].astype(np.float32), (image_size, image_size),
-                                 method="area").numpy()[0, ..., 0] >= 0.25
-    return out
-
-
-def _find_mask(mask_dir: str, image_path: str) -> str | None:
-    stem = os.path.splitext(os.path.basename(image_path))[0]
-    for ext in IMAGE_EXTENSIONS:
-        for candidate in (stem + ext, stem + "_mask" + ext):
-            if os.path.isfile(os.path.join(mask_dir, candidate)):
-                return os.path.join(mask_dir, candidate)
-    return None
-
-
-def read_labelled(source: str, progress=None):
-    """Labelled images for evaluation: a folder with ``normal/`` and ``anomalous/`` (and
-    optionally ``masks/``, one mask per anomalous image with the same file stem, nonzero =
-    defect), or a CSV with columns ``path,label[,mask]`` (label 0 = normal, 1 = anomalous;
-    relative paths are relative to the CSV).
-
-    Returns:
-        ``(images, labels, masks, names)``; ``masks`` is None when no masks are given, else a
-        list with an all-zero mask for normal images. ``progress``: an object with
-        ``update(n)``, told after each image read.
-    """
-    import csv
-
-    if os.path.isdir(source):
-        normal_dir, anomalous_dir = os.path.join(source, "normal"), os.path.join(source, "anomalous")
-        for d in (normal_dir, anomalous_dir):
-            if not os.path.isdir(d):
-                raise DataError(f"{source}: expected sub-folders normal/ and anomalous/ ({d} is missing)")
-        entries = [(p, 0, None) for p in list_images(normal_dir)] + [(p, 1, None) for p in list_images(anomalous_dir)]
-        mask_dir = os.path.join(source, "masks")
-        if os.path.isdir(mask_dir):
-            entries = [(p, y, _find_mask(mask_dir, p) if y else None) for p, y, _ in entries]
-            missing = [p for p, y, m in entries if y and m is None]
-            if missing:
-                raise DataError(f"{missing[0]}: no mask in {mask_dir} (masks/ must hold one per anomalous image)")
-        has_masks = os.path.isdir(mask_dir)
-    elif os.path.isfile(source) and source.lower().endswith(".csv"):
-        base = os.path.dirname(os.path.abspath(source))
-        entries = []
-        with open(source, newline="") as f:
-            rows = list(csv.reader(f))
-        first = 1
-        if rows and rows[0] and rows[0][0].strip().lower() == "path":
-            rows, first = rows[1:], 2
-        for n, row in enumerate(rows, start=first):
-            if not row:
-                continue
-            if len(row) not in (2, 3) or row[1].strip() not in ("0", "1"):
-                raise DataError(f"{source}, line {n}: expected path,label[,mask] with label 0 or 1, got {row}")
-            path = row[0] if os.path.isabs(row[0]) else os.path.join(base, row[0])
-            mask = (row[2] if os.path.isabs(row[2]) else os.path.join(base, row[2])) if len(row) == 3 and row[2] else None
-            entries.append((path, int(row[1]), mask))
-        has_masks = any(m for _, _, m in entries)
-    else:
-        raise DataError(f"{source}: expected a folder with normal/ and anomalous/, or a .csv of path,label[,mask]")
-    if not entries:
-        raise DataError(f"{source}: no images")
-    images = []
-    for p, _, _ in entries:
-        images.append(load_image(p))
-        if progress is not None:
-            progress.update(1)
-    masks = None
-    if has_masks:
-        masks = []
-        for (p, _, m), img in zip(entries, images):
-            mask = load_image(m) if m else np.zeros(img.shape[:2], np.uint8)
-            if mask.shape[:2] != img.shape[:2]:
-                raise DataError(f"{m}: mask of {mask.shape[:2]} does not match its image {p} of {img.shape[:2]}")
-            masks.append(mask)
-    return images, np.array([y for _, y, _ in entries]), masks, [p for p, _, _ in entries]

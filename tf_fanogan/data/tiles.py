@@ -53,18 +53,34 @@ def cut(image: np.ndarray, positions: np.ndarray, size: int) -> np.ndarray:
     return np.stack([image[y:y + size, x:x + size] for y, x in positions])
 
 
+class Stitcher:
+    """Accumulates tile maps (N, P, P[, C]) into one (H, W[, C]) map, overlaps averaged, a batch
+    of tiles at a time; NaN where no tile lies."""
+
+    def __init__(self, shape: tuple[int, int]):
+        self.shape, self.total, self.count = tuple(shape), None, np.zeros(shape)
+
+    def add(self, positions: np.ndarray, maps: np.ndarray) -> None:
+        maps = np.asarray(maps, np.float64)
+        if self.total is None:
+            self.total = np.zeros(self.shape + maps.shape[3:])
+        p = maps.shape[1]
+        for (y, x), m in zip(positions, maps):
+            self.total[y:y + p, x:x + p] += m
+            self.count[y:y + p, x:x + p] += 1
+
+    def result(self) -> np.ndarray:
+        count = self.count.reshape(self.count.shape + (1,) * (self.total.ndim - 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, self.total / np.maximum(count, 1), np.nan)
+
+
 def stitch(shape: tuple[int, int], positions: np.ndarray, maps: np.ndarray) -> np.ndarray:
     """Averages tile maps (N, P, P[, C]; channels averaged) into an (H, W) map; NaN where no tile lies."""
     maps = np.asarray(maps, np.float64)
-    if maps.ndim == 4:
-        maps = maps.mean(-1)
-    total, count = np.zeros(shape), np.zeros(shape)
-    p = maps.shape[1]
-    for (y, x), m in zip(positions, maps):
-        total[y:y + p, x:x + p] += m
-        count[y:y + p, x:x + p] += 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    stitcher = Stitcher(shape)
+    stitcher.add(positions, maps.mean(-1) if maps.ndim == 4 else maps)
+    return stitcher.result()
 
 
 def aggregate(tile_scores: np.ndarray, top_k: int = 5) -> dict:

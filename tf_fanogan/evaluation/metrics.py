@@ -106,17 +106,36 @@ def _auroc_two_samples(neg: np.ndarray, pos: np.ndarray) -> float:
 
 
 # ----------------------------------------------------------------- pixel level
-def anomaly_maps(residual_maps) -> np.ndarray:
-    """Per-pixel anomaly maps (N, H, W) from residual maps (N, H, W[, C]): mean over channels."""
+def anomaly_maps(residual_maps):
+    """Per-pixel anomaly maps (N, H, W) from residual maps (N, H, W[, C]): mean over channels. A
+    list of differently sized (H, W) maps (stitched tiles at native resolution) stays a list."""
+    if isinstance(residual_maps, (list, tuple)) and len({np.shape(m) for m in residual_maps}) > 1:
+        return [np.asarray(m, np.float32) for m in residual_maps]
     maps = np.asarray(residual_maps, np.float32)
     return maps.mean(axis=-1) if maps.ndim == 4 else maps
+
+
+def _pairs(masks, maps):
+    """Per image (mask, map), both (H, W), of the same shape; pixels without a map value (NaN:
+    outside every tile) are left out of every pixel metric."""
+    maps = anomaly_maps(maps)
+    if len(masks) != len(maps):
+        raise ValueError(f"{len(masks)} masks but {len(maps)} anomaly maps")
+    out = []
+    for i, (mask, m) in enumerate(zip(masks, maps)):
+        mask, m = np.asarray(mask).astype(bool), np.asarray(m, np.float32)
+        if mask.shape != m.shape:
+            raise ValueError(f"mask {i} of {mask.shape} and its anomaly map of {m.shape} differ in shape")
+        out.append((mask, m, np.isfinite(m)))
+    return out
 
 
 def pixel_threshold_at_fpr(normal_maps, fpr: float = 0.01) -> float:
     """Pixel threshold flagging about ``fpr`` of the pixels of normal images' anomaly maps."""
     if not 0.0 < fpr < 1.0:
         raise ValueError(f"fpr must be in (0, 1), got {fpr}")
-    return float(np.quantile(anomaly_maps(normal_maps).ravel(), 1.0 - fpr, method="higher"))
+    values = np.concatenate([np.ravel(m) for m in anomaly_maps(normal_maps)])
+    return float(np.quantile(values[np.isfinite(values)], 1.0 - fpr, method="higher"))
 
 
 def aupro(masks, maps, max_fpr: float = 0.3) -> float:
@@ -131,29 +150,24 @@ def aupro(masks, maps, max_fpr: float = 0.3) -> float:
     """
     from scipy import ndimage
 
-    masks = np.asarray(masks).astype(bool)
-    maps = anomaly_maps(maps)
-    if masks.shape != maps.shape:
-        raise ValueError(f"masks {masks.shape} and anomaly maps {maps.shape} differ in shape")
+    pairs = _pairs(masks, maps)
     if not 0.0 < max_fpr <= 1.0:
         raise ValueError(f"max_fpr must be in (0, 1], got {max_fpr}")
-    weights = np.zeros(maps.shape, np.float64)  # each pixel's share of PRO (defects) or FPR (background)
-    background = ~masks
-    n_background = int(background.sum())
+    n_background = sum(int((~mask & ok).sum()) for mask, _, ok in pairs)
     if n_background == 0:
         raise ValueError("AUPRO needs defect-free pixels")
-    regions = []
-    for i, mask in enumerate(masks):
-        labelled, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
-        regions += [(i, labelled, r) for r in range(1, n + 1)]
-    if not regions:
+    shares, n_regions = [], 0  # each pixel's share of its region (1 / region size), 0 on background
+    for mask, _, ok in pairs:
+        labelled, n = ndimage.label(mask & ok, structure=np.ones((3, 3), bool))
+        sizes = np.bincount(labelled.ravel(), minlength=n + 1).astype(np.float64)
+        share = np.where(labelled > 0, 1.0 / np.maximum(sizes[labelled], 1.0), 0.0)
+        shares.append(share[ok])
+        n_regions += n
+    if n_regions == 0:
         raise ValueError("AUPRO needs at least one defect region in the masks")
-    for i, labelled, r in regions:
-        region = labelled == r
-        weights[i][region] = 1.0 / (region.sum() * len(regions))
-    fpr_weight = np.where(background, 1.0 / n_background, 0.0).ravel()
-    pro_weight = weights.ravel()
-    values = maps.ravel()
+    fpr_weight = np.concatenate([np.where(mask[ok], 0.0, 1.0 / n_background) for mask, _, ok in pairs])
+    pro_weight = np.concatenate(shares) / n_regions
+    values = np.concatenate([m[ok] for _, m, ok in pairs])
     order = np.argsort(-values, kind="stable")
     values = values[order]
     fpr = np.cumsum(fpr_weight[order])
@@ -191,19 +205,17 @@ def pixel_metrics(masks, maps, pixel_threshold: float | None = None, max_fpr: fl
     """
     from sklearn.metrics import roc_auc_score
 
-    masks = np.asarray(masks).astype(bool)
-    maps = anomaly_maps(maps)
-    if masks.shape != maps.shape:
-        raise ValueError(f"masks {masks.shape} and anomaly maps {maps.shape} differ in shape")
-    out = {"pixel_auroc": float(roc_auc_score(masks.ravel(), maps.ravel())),
-           f"aupro_{max_fpr:g}": aupro(masks, maps, max_fpr)}
+    pairs = _pairs(masks, maps)
+    truth = np.concatenate([mask[ok] for mask, _, ok in pairs])
+    values = np.concatenate([m[ok] for _, m, ok in pairs])
+    out = {"pixel_auroc": float(roc_auc_score(truth, values)), f"aupro_{max_fpr:g}": aupro(masks, maps, max_fpr)}
     if pixel_threshold is not None:
-        pred = maps > pixel_threshold
-        inter = float((pred & masks).sum())
+        pred = values > pixel_threshold
         out["pixel_threshold"] = float(pixel_threshold)
-        out["dice"] = 2 * inter / max(float(pred.sum() + masks.sum()), 1.0)
-        has = masks.reshape(len(masks), -1).any(axis=1)
-        per = [2 * (p & m).sum() / max(p.sum() + m.sum(), 1) for p, m in zip(pred[has], masks[has])]
+        out["dice"] = 2 * float((pred & truth).sum()) / max(float(pred.sum() + truth.sum()), 1.0)
+        per = [2 * ((m[ok] > pixel_threshold) & mask[ok]).sum() / max((m[ok] > pixel_threshold).sum()
+                                                                       + mask[ok].sum(), 1)
+               for mask, m, ok in pairs if mask[ok].any()]
         out["dice_mean_per_image"] = float(np.mean(per)) if per else None
     return out
 
@@ -237,8 +249,8 @@ def evaluate_detector(detector, images, labels, masks=None, validation=None, pix
     ``progress`` prints counts and rates of each step on stderr.
     """
 
-    from tf_fanogan.data import images as data_lib
     from tf_fanogan import signatures as sig
+    from tf_fanogan.data import labelled
     from tf_fanogan.utils.progress import Progress, stage
 
     labels = np.asarray(labels).astype(int)
@@ -264,18 +276,19 @@ def evaluate_detector(detector, images, labels, masks=None, validation=None, pix
                           extra_scores={"residual_only": scores[sig.RESIDUAL_SCORE],
                                         "feature_only": scores[sig.FEATURE_SCORE]})
     if masks is not None:
-        size = detector.config.model.image_size
-        gt = data_lib.resize_masks(masks, size)
         bar = Progress("residual maps", len(labels), enabled=progress)
         maps = detector.residual_maps(images, progress=bar)[sig.RESIDUAL_MAP]
         bar.close()
+        gt = (labelled.masks_like(masks, maps, detector.config.data.small_images)  # tiles: full resolution
+              if detector.config.data.tile_stride is not None
+              else labelled.resize_masks(masks, detector.config.model.image_size))
         pixel_threshold = None
         if pixel_normal is not None:
             bar = Progress("residual maps of the pixel-calibration images", len(pixel_normal), enabled=progress)
             pixel_threshold = pixel_threshold_at_fpr(
                 detector.residual_maps(pixel_normal, progress=bar)[sig.RESIDUAL_MAP], pixel_fpr)
             bar.close()
-        with stage(f"pixel metrics ({maps[..., 0].size} pixels)", progress):
+        with stage(f"pixel metrics ({sum(np.asarray(g).size for g in gt)} pixels)", progress):
             result["pixel"] = pixel_metrics(gt, maps, pixel_threshold)
         result["pixel"]["pixel_threshold_source"] = (
             f"normal_fpr: {pixel_fpr} of the pixels of {len(pixel_normal)} normal images' residual maps"
@@ -301,15 +314,17 @@ def _write_outputs(detector, out_dir, images, labels, scores, threshold, result,
     visualize.pr_curve_png(labels, a, os.path.join(out_dir, "pr.png"))
     visualize.score_histogram_png(labels, a, os.path.join(out_dir, "histogram.png"), threshold)
     names = list(names) if names is not None else [str(i) for i in range(len(labels))]
-    x01 = detector.prepare(images)
-    scale_images = detector.prepare(pixel_normal) if pixel_normal is not None else x01[labels == 0][:256]
+    native = detector.config.data.tile_stride is not None  # a list of full-resolution images
+    x01 = detector.prepare(images, native=native)
+    scale_images = (detector.prepare(pixel_normal, native=native) if pixel_normal is not None
+                    else [x01[i] for i in np.flatnonzero(labels == 0)[:256]])
     vmax = visualize.map_scale(detector.residual_maps(scale_images)[sig.RESIDUAL_MAP])
     result["display_scale"] = {"vmax": vmax, "source": "99.5th percentile of the residual maps of "
                                + ("the --pixel-calibration images" if pixel_normal is not None
                                   else "the normal evaluated images")}
     top = np.argsort(-a, kind="stable")[:6]
-    top_maps = detector.residual_maps(x01[top])
-    visualize.triptychs_png(x01[top], top_maps[sig.RECONSTRUCTION], top_maps[sig.RESIDUAL_MAP],
+    top_maps = detector.residual_maps([x01[i] for i in top] if native else x01[top])
+    visualize.triptychs_png([x01[i] for i in top], top_maps[sig.RECONSTRUCTION], top_maps[sig.RESIDUAL_MAP],
                             os.path.join(out_dir, "top_anomalies.png"), vmax,
                             titles=[f"{os.path.basename(names[i])} A={a[i]:.4g}" for i in top])
     visualize.extremes_png(x01, a, os.path.join(out_dir, "extremes.png"), names=names)

@@ -114,17 +114,19 @@ def _resize_gray(arr: np.ndarray, size: int, mask: bool = False) -> np.ndarray:
     return np.asarray(im.resize((size, size), Image.BOX))
 
 
-def load_magnetic_tile(image_size: int, root: str | None = None, seed: int = 0,
+def load_magnetic_tile(image_size: int | None, root: str | None = None, seed: int = 0,
                        holdout_fraction: float = 0.1, test_fraction: float = 0.2):
     """Magnetic-tile surface defects with pixel masks (Huang et al. 2020), from shared data.
 
     ``MT_Free`` tiles are normal: shuffled with ``seed`` into train / holdout / test_normal;
     every tile of the five defect classes is anomalous test data. Tiles (about 100-630 x
     220-400 px) are resized to ``image_size`` squares (box filter); a mask pixel is a defect
-    when at least a quarter of its footprint is (``Imgs/NAME.png``, 255 = defect).
+    when at least a quarter of its footprint is (``Imgs/NAME.png``, 255 = defect). With
+    ``image_size=None`` every image and mask stays at native resolution (lists of (H, W)
+    arrays, for tiling).
 
     Returns:
-        The usual keys plus ``test_masks`` (N, S, S) bool and ``test_classes``.
+        The usual keys plus ``test_masks`` (N, S, S) bool (or a list) and ``test_classes``.
     """
     from tf_fanogan.data.images import load_image
 
@@ -147,7 +149,12 @@ def load_magnetic_tile(image_size: int, root: str | None = None, seed: int = 0,
                 mask = mask[..., 0]
             if mask.shape != img.shape:
                 raise ValueError(f"{mask_path}: mask {mask.shape} does not match image {img.shape}")
-            images.append(_resize_gray(img, image_size)); masks.append(_resize_gray(mask, image_size, True))
+            if image_size is None:
+                images.append(img); masks.append(mask >= 128)
+            else:
+                images.append(_resize_gray(img, image_size)); masks.append(_resize_gray(mask, image_size, True))
+        if image_size is None:  # 1-D object arrays: indexable like the stacked ones
+            return _objects(images), _objects(masks)
         return np.stack(images), np.stack(masks)
 
     free, free_masks = read("MT_Free")
@@ -164,6 +171,12 @@ def load_magnetic_tile(image_size: int, root: str | None = None, seed: int = 0,
             "test_labels": np.concatenate([np.zeros(len(test_normal), int), np.ones(len(anomalous), int)]),
             "test_masks": np.concatenate([free_masks[test_idx], *[d[1] for d in defects]]),
             "test_classes": np.array(classes)}
+
+
+def _objects(items: list) -> np.ndarray:
+    out = np.empty(len(items), object)
+    out[:] = items
+    return out
 
 
 def load_oct_bscans(root: str | None = None):

@@ -10,8 +10,8 @@ B-scans of healthy eyes and scored unseen scans patch-wise. This module does the
 2. :func:`patch_positions` / :func:`extract_patches` -- overlapping patches on a grid with a
    configurable stride, kept where the patch centre lies in the retina and at least
    ``min_inside`` of the patch does.
-3. :func:`score_bscan` -- every patch scored by one call of the detector; the B-scan score is
-   the max and the top-k mean of its patch scores.
+3. :func:`score_bscan` -- the general tiled scoring (:mod:`tf_fanogan.scoring.tiled`) with the
+   retina as the tile filter; the B-scan score is the max and the top-k mean of its patch scores.
 4. :func:`stitch_heatmap` -- the patches' residual maps averaged where they overlap, giving an
    anomaly heatmap over the whole B-scan (NaN outside the scored area).
 """
@@ -22,6 +22,7 @@ import numpy as np
 
 from tf_fanogan import signatures as sig
 from tf_fanogan.data import tiles
+from tf_fanogan.scoring import tiled
 
 SATURATING = 240  # Kermany scans are padded with white wedges where the scan was rotated.
 
@@ -103,22 +104,31 @@ stitch_heatmap = tiles.stitch  # averages patch maps into an (H, W) heatmap; NaN
 
 def score_bscan(detector, bscan: np.ndarray, patch_size: int = 64, stride: int = 32,
                 min_inside: float = 0.5, top_k: int = 5, heatmap: bool = True) -> dict:
-    """Scores one B-scan with a detector trained on normal patches.
+    """Scores one B-scan with a detector trained on normal patches: the general tiled path
+    (:mod:`tf_fanogan.scoring.tiled`) with the retina as the tile filter.
 
     Patches are resized to the detector's input size by the detector itself. Returns the
     B-scan scores (``max``, ``top_k_mean``), the patch ``positions`` and ``patch_scores``,
     the retina ``mask`` and, with ``heatmap``, the stitched residual ``heatmap`` at B-scan
     resolution.
     """
-    patches, positions, mask = bscan_patches(bscan, patch_size, stride, min_inside)
-    if len(patches) == 0:
-        raise ValueError("no patch of this B-scan lies inside the retina; check the scan or lower min_inside")
-    scores = detector.score(patches)[sig.ANOMALY_SCORE]
-    out = {"positions": positions, "patch_scores": scores, "mask": mask, **aggregate(scores, top_k)}
+    mask = retina_mask(bscan)
+    where = dict(masks=[mask], min_inside=min_inside, names=["B-scan"])
+    try:
+        res = tiled.score_tiled(detector.score, [bscan], patch_size, stride, with_tiles=True, **where)
+    except ValueError as e:
+        if "inside its mask" not in str(e):
+            raise
+        raise ValueError("no patch of this B-scan lies inside the retina; check the scan or lower min_inside") from None
+    scores = res["tile_scores"][0]
+    out = {"positions": res["tile_positions"][0], "patch_scores": scores, "mask": mask, **aggregate(scores, top_k)}
     if heatmap:
-        maps = detector.residual_maps(patches)[sig.RESIDUAL_MAP]
-        if maps.shape[1] != patch_size:  # back to B-scan resolution
-            import tensorflow as tf
-            maps = tf.image.resize(maps, (patch_size, patch_size), "bilinear").numpy()
-        out["heatmap"] = stitch_heatmap(bscan.shape, positions, maps)
+        def maps(patches):  # back to B-scan resolution
+            m = detector.residual_maps(patches)[sig.RESIDUAL_MAP]
+            if m.shape[1] != patch_size:
+                import tensorflow as tf
+                m = tf.image.resize(m, (patch_size, patch_size), "bilinear").numpy()
+            return {sig.RESIDUAL_MAP: m}
+
+        out["heatmap"] = tiled.stitched_maps(maps, [bscan], patch_size, stride, **where)[sig.RESIDUAL_MAP][0]
     return out

@@ -105,7 +105,8 @@ def heatmap_png(image: np.ndarray, heatmap: np.ndarray, path: str, vmax: float |
 def map_scale(normal_maps, percentile: float = 99.5) -> float:
     """One colour-scale maximum per data set: a high percentile of normal images' residual maps
     (from calibration data), so that normal images do not all look hot."""
-    return float(np.percentile(np.asarray(normal_maps, np.float64), percentile))
+    values = np.concatenate([np.ravel(np.asarray(m, np.float64)) for m in normal_maps])  # maps of any sizes
+    return float(np.percentile(values[np.isfinite(values)], percentile))
 
 
 def _gray(img):

@@ -111,11 +111,19 @@ class Scorer(tf.Module):
         ``is_anomaly`` when calibrated (not traced: the building block of every score endpoint)."""
         out = self._forward(images01)
         result = {k: out[k] for k in sig.SCORE_OUTPUTS}
+        return {**result, **self.judge(result[sig.ANOMALY_SCORE])}
+
+    def judge(self, anomaly_score) -> dict:
+        """``p_value`` (when calibrated with hold-out scores) and ``is_anomaly`` (when a
+        threshold is set) of anomaly scores; also what a tiled image's aggregated score gets
+        (:mod:`tf_fanogan.scoring.tiled`)."""
+        anomaly_score = tf.cast(anomaly_score, tf.float32)
+        out = {}
         if self.holdout_scores is not None:
-            result[sig.P_VALUE] = conformal_p_values(result[sig.ANOMALY_SCORE], tf.constant(self.holdout_scores))
+            out[sig.P_VALUE] = conformal_p_values(anomaly_score, tf.constant(self.holdout_scores))
         if self.threshold is not None:
-            result[sig.IS_ANOMALY] = self.decide(result[sig.ANOMALY_SCORE])
-        return result
+            out[sig.IS_ANOMALY] = self.decide(anomaly_score)
+        return out
 
     def residual_map_images(self, images01) -> dict:
         out = self._forward(images01)
@@ -162,16 +170,6 @@ def build_scorer(networks, config, threshold=None, holdout_scores=None, normaliz
     return Scorer(g, c, e, config.model.image_shape, config.encoder.kappa, threshold, holdout_scores,
                   pooling=s.residual_pooling, topk_fraction=s.topk_fraction,
                   normalization=normalization if s.normalize else None)
-
-
-def normalization_of(raw_scores: dict) -> dict:
-    """Hold-out statistics for ``scoring.normalize`` from the raw ``residual_score`` and
-    ``feature_score`` of the normal hold-out images (a zero spread counts as 1e-12)."""
-    out = {}
-    for term, key in (("residual", sig.RESIDUAL_SCORE), ("feature", sig.FEATURE_SCORE)):
-        values = np.asarray(raw_scores[key], np.float64)
-        out[f"{term}_mean"], out[f"{term}_std"] = float(values.mean()), max(float(values.std()), 1e-12)
-    return out
 
 
 def run_batches(fn, images01, batch_size: int, progress=None) -> dict:

@@ -125,6 +125,8 @@ def score_to_csv(detector, source: str, output: str, batch_size: int = 256, chun
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     names, load = list_sources(source)
     m, policy = detector.config.model, detector.config.data.image_policy()
+    tiled = detector.config.data.tile_stride is not None  # images stay at native resolution, scored by tiles
+    convert = data_lib.to_unit_native if tiled else data_lib.to_unit_range
     columns = (["path", *sig.SCORE_OUTPUTS] + ([sig.P_VALUE] if detector.holdout_scores_ is not None else [])
                + ([sig.IS_ANOMALY] if detector.threshold_ is not None or alpha is not None else []))
     partial, errors_partial = output + ".partial", output + ".errors.partial"
@@ -142,7 +144,7 @@ def score_to_csv(detector, source: str, output: str, batch_size: int = 256, chun
 
     def read(i):
         try:
-            return data_lib.to_unit_range([load(i)], m.image_size, m.channels, [names[i]], **policy)[0], None
+            return convert([load(i)], m.image_size, m.channels, [names[i]], **policy)[0], None
         except data_lib.DataError as e:
             if on_error == "raise":
                 raise
@@ -180,7 +182,8 @@ def _stream(detector, names, read, columns, partial, errors_partial, start, chun
                 pending = pool.map(read, range(hi, min(hi + chunk, len(names))))
             good = [(i, img) for i, (img, _) in zip(range(lo, hi), results) if img is not None]
             if good:
-                x = np.stack([img for _, img in good])
+                x = [img for _, img in good]  # native-resolution images stay a list (tiled scoring)
+                x = x if detector.config.data.tile_stride is not None else np.stack(x)
                 scores = detector.score(x, batch_size=batch_size, alpha=alpha)
                 for j, (i, _) in enumerate(good):
                     writer.writerow([names[i]] + [format_value(scores[c][j]) for c in columns[1:]])

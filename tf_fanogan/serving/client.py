@@ -184,6 +184,27 @@ class _Base:
         blobs = [encode_png(image, i) for i, image in enumerate(images)]
         return self._batched(sig.SCORE_IMAGE_BYTES, np.array(blobs, dtype=object), output_filter, batch_size, timeout)
 
+    def score_tiled(self, image, stride: int, tile_score: str = "max", top_k: int = 5, residual_map: bool = False,
+                    batch_size: int = 64, timeout=None, **policy) -> dict:
+        """Scores one image at native resolution as a tiled detector (``data.tile_stride``) does:
+        cut into model-size tiles at ``stride``, sent to ``score`` ``batch_size`` tiles at a time,
+        aggregated by the in-process code (:mod:`tf_fanogan.scoring.tiled`). Gives the image's
+        outputs, ``tile_positions``, ``tile_scores`` and with ``residual_map`` its stitched (H, W)
+        ``residual_map`` and (H, W, C) ``reconstruction``. ``policy``: the detector's ``data`` colour / small-image settings (DataConfig's
+        defaults). ``p_value`` and ``is_anomaly`` come with ``max`` (the top tile's, exactly the
+        image's); ``top_k_mean`` needs the hold-out scores, which a server does not give out."""
+        from tf_fanogan.data.images import to_unit_native
+        from tf_fanogan.scoring import tiled
+
+        _, shape = next(iter(self.signatures()[sig.SCORE].inputs.values()))
+        images = to_unit_native([np.asarray(image)], shape[1], shape[3], ["image"], **policy)
+        out = tiled.score_tiled(lambda t: self._batched(sig.SCORE, t, None, batch_size, timeout), images, shape[1],
+                                stride, tile_score, top_k, batch_size, with_tiles=True)
+        if residual_map:
+            out.update(tiled.stitched_maps(lambda t: self.residual_maps(t, batch_size, timeout), images, shape[1],
+                                           stride, batch_size))
+        return {k: v[0] for k, v in out.items()}
+
     def residual_maps(self, images, batch_size=None, timeout=None) -> dict:
         """``residual_map`` and ``reconstruction`` for float32 images in [0, 1]; batches split to fit."""
         return self._batched(sig.RESIDUAL_MAP_SIGNATURE, images, None, batch_size, timeout)

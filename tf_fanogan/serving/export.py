@@ -110,7 +110,7 @@ def _float32_networks(detector):
 
 
 def decode_image(data, channels: int, size: int, index=None, color: str = "auto", color_tolerance: float = 8.0,
-                 small_images: str = "upsample", pad_fill: str = "edge"):
+                 small_images: str = "upsample", pad_fill: str = "edge", tile_stride: int | None = None):
     """One encoded image -> float32 (size, size, channels) in [0, 1], in-graph, by the policy of
     the in-process reader (:mod:`tf_fanogan.data.images`): alpha dropped, grayscale repeated for
     an RGB model, an RGB image brought to a grayscale model by the ``data.color`` policy
@@ -118,6 +118,8 @@ def decode_image(data, channels: int, size: int, index=None, color: str = "auto"
     refused under ``auto`` beyond ``color_tolerance``), a side shorter than the model's by the
     ``data.small_images`` policy (bilinear up-sampling, centred padding with ``pad_fill``, or
     refusal), then area resizing. Messages name ``image_bytes[index]`` (``image`` without an index).
+    A tiled detector's export (``tile_stride`` set) scores one tile per image: a larger image
+    is refused, naming the way to score it whole (never squashed to one tile).
 
     JPEG is decoded with the accurate integer IDCT, as PIL (the in-process reader) does; TF's
     default fast IDCT differs by up to 5 grey levels."""
@@ -141,6 +143,11 @@ def decode_image(data, channels: int, size: int, index=None, color: str = "auto"
         checks.append(tf.debugging.Assert(tf.logical_and(h >= size, w >= size), [message(
             "images of {}x{} are smaller than the model input " + f"({size}x{size}); set data.small_images: "
             "upsample or pad to accept them", h, w)]))
+    if tile_stride is not None:
+        checks.append(tf.debugging.Assert(tf.logical_and(h <= size, w <= size), [message(
+            "an image of {}x{} is larger than one tile " + f"({size}x{size}) of this tiled model (data.tile_stride "
+            f"{tile_stride}); send its tiles: client.score_tiled(image, stride={tile_stride}) cuts, sends and "
+            "aggregates them", h, w)]))
     with tf.control_dependencies(checks):
         if channels == 1:
             r, g, b = image[..., :1], image[..., have // 2:have // 2 + 1], image[..., -1:]  # have is 1 or 3
@@ -222,7 +229,8 @@ def serving_functions(detector):
                                       [f"{sig.IMAGE_BYTES}: empty batch (0 images); send at least one image"])]
         with tf.control_dependencies(checks + [check_format(image_bytes)]):
             images = tf.map_fn(
-                lambda i: decode_image(image_bytes[i], channels, size, i, **policy),
+                lambda i: decode_image(image_bytes[i], channels, size, i, **policy,
+                                       tile_stride=detector.config.data.tile_stride),
                 tf.range(tf.size(image_bytes)), fn_output_signature=tf.TensorSpec((size, size, channels), tf.float32))
         return scorer.score_images(images)
 
@@ -299,6 +307,8 @@ def model_info(detector, model_name: str, version: int) -> dict:
         "latent_dim": m.latent_dim,
         "latent_prior": m.latent_prior,
         "data": detector.config.data.image_policy(),
+        "tiling": (None if detector.config.data.tile_stride is None else
+                   {k: getattr(detector.config.data, k) for k in ("tile_stride", "tile_score", "tile_top_k")}),
         "scoring": {**detector.config.scoring.__dict__, "normalization": detector.normalization_},
         "input_scaling": {sig.SCORE: "float32 in [0, 1] (model works in [-1, 1] = 2x - 1)",
                           sig.SCORE_UINT8: "uint8 0..255, divided by 255 in-graph",
