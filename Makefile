@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install data browser quality clean
+.PHONY: demo test test-slow install data browser quality clean
 
 $(STAMP): pyproject.toml setup.py
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH"; exit 1; }
@@ -23,6 +23,11 @@ demo: $(STAMP)
 ## module fixtures are built once). Serial: $(PY) -m pytest -q tests
 test: $(STAMP) data browser
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
+
+## The slow tier (CI runs it after `make test`): SIGKILL-and-resume and load reliability, the
+## notebooks end to end, one --quick run of every benchmark script.
+test-slow: $(STAMP) data browser
+	$(PY) -m pytest -q -n 2 --dist loadfile -m slow tests
 
 ## Fashion-MNIST for the quality benchmark and its loader test (Debian's dataset-fashion-mnist).
 FMNIST := /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz

@@ -35,8 +35,8 @@ def run(python: str, subset=SUBSET) -> dict:
     env.pop("VIRTUAL_ENV", None)
     versions = subprocess.run([python, "-c", VERSIONS], capture_output=True, text=True, env=env).stdout.split()
     t = time.perf_counter()
-    proc = subprocess.run([python, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider", "-n", "2", "--dist",
-                           "loadfile", *subset], cwd=ROOT, capture_output=True, text=True, env=env)
+    proc = subprocess.run([python, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider", "-m", "", "-n", "2",
+                           "--dist", "loadfile", *subset], cwd=ROOT, capture_output=True, text=True, env=env)
     lines = proc.stdout.strip().splitlines()
     failed = [line.split(" - ")[0].removeprefix("FAILED ") for line in lines if line.startswith("FAILED ")]
     return {"versions": versions, "summary": lines[-1] if lines else proc.stderr[-300:], "rc": proc.returncode,

@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     os.close(fd)
     env = {**os.environ, "TF_FANOGAN_RELIABILITY_REPORT": path, "TF_CPP_MIN_LOG_LEVEL": "3",
            "FANOGAN_LOAD_REQUESTS": "200"}  # the full load (the default suite sends 50 per client)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "", *tests]  # both tiers
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-500:]
     print(summary)

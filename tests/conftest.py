@@ -43,6 +43,13 @@ LONG_FILES = {"tests/benchmarks/test_quality.py": 160, "tests/benchmarks/test_be
               "tests/training/test_schedule.py": 80, "tests/benchmarks/test_reliability.py": 50}
 
 
+# The slow tier (`make test-slow`; CI runs both tiers): kill-and-resume and load reliability, the
+# notebooks run end to end, and one --quick run of every benchmark script. `make test` leaves them
+# out (pyproject's addopts: -m "not slow") to stay within about 15 minutes on 2 cores.
+SLOW = ("tests/test_reliability.py", "tests/test_notebooks.py", "tests/benchmarks/")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m deselection
 def pytest_collection_modifyitems(config, items):
     root = str(config.rootpath)
 
@@ -50,4 +57,7 @@ def pytest_collection_modifyitems(config, items):
         path = os.path.relpath(str(item.path), root)
         return -LONG_FILES.get(path, 0)
 
+    for item in items:
+        if os.path.relpath(str(item.path), root).startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
     items.sort(key=weight)  # stable: the order inside a file and among the rest is kept
