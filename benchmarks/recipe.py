@@ -25,7 +25,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.units import Units, fmt, git_commit  # noqa: E402
+from benchmarks.units import Units, git_commit, variant_rows  # noqa: E402
 
 VARIANTS = {  # name: (gan overrides, encoder overrides)
     "base": ({}, {}),
@@ -125,14 +125,9 @@ def markdown(results: list[dict], args, wall_s: float) -> str:
              "and G(E(x)) in [-1, 1] units (lower = normal cells reconstructed better). Mean ± std over seeds.", "",
              "| variant | held-out normal izi | held-out izi_f | test AUROC (izi_f) | AUROC (A_R) | final W estimate | "
              "GAN train s | encoder train s |", "|---|---|---|---|---|---|---|---|"]
-    for variant in VARIANTS:
-        rs = [r for r in results if r["variant"] == variant]
-        if not rs:
-            continue
-        col = lambda k, d=4: fmt([r[k] for r in rs], d)  # noqa: E731
-        lines.append(f"| {variant} ({len(rs)} seeds) | {col('holdout_izi')} | {col('holdout_izi_f')} | "
-                     f"{col('auroc')} | {col('auroc_residual')} | {col('final_w_dist', 3)} | {col('gan_train_s', 0)} | "
-                     f"{col('encoder_train_s', 0)} |")
+    lines += variant_rows(results, VARIANTS, lambda v, rs, col: (
+        f"{v} ({len(rs)} seeds)", col("holdout_izi"), col("holdout_izi_f"), col("auroc"), col("auroc_residual"),
+        col("final_w_dist", 3), col("gan_train_s", 0), col("encoder_train_s", 0)))
     pics = [(r["variant"], r["pictures"]) for r in results if r.get("pictures")]
     if pics:
         lines += ["", "Seed 0 of each variant: " + "; ".join(

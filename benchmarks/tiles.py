@@ -24,7 +24,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.units import Units, fmt, git_commit  # noqa: E402
+from benchmarks.units import Units, git_commit, variant_rows  # noqa: E402
 
 VARIANTS = {"squashed_32": (32, None), "tiles_64": (64, 32)}  # name: (model size, tile stride)
 
@@ -147,14 +147,9 @@ def markdown(results: list[dict], args) -> str:
              "| variant | seeds | image AUROC | pixel AUROC | AUPRO (FPR ≤ 0.3) | FPR of p ≤ 0.05 on test normals | "
              "held-out normal izi | training tiles | train s | ms / image |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for variant in VARIANTS:
-        rs = [r for r in results if r["variant"] == variant]
-        if not rs:
-            continue
-        col = lambda k, d=4: fmt([r[k] for r in rs], d)  # noqa: E731
-        lines.append(f"| {variant} | {len(rs)} | {col('auroc')} | {col('pixel_auroc')} | {col('aupro')} | "
-                     f"{col('test_normal_fpr_p05', 3)} | {col('holdout_izi')} | {rs[0]['n_train_tiles']} | "
-                     f"{col('train_s', 0)} | {col('ms_per_image', 1)} |")
+    lines += variant_rows(results, VARIANTS, lambda v, rs, col: (
+        v, len(rs), col("auroc"), col("pixel_auroc"), col("aupro"), col("test_normal_fpr_p05", 3), col("holdout_izi"),
+        rs[0]["n_train_tiles"], col("train_s", 0), col("ms_per_image", 1)))
     pics = [(r["variant"], r["pictures"]) for r in results if r.get("pictures")]
     if pics:
         lines += ["", "Seed 0: " + "; ".join(f"{v}: [samples]({_doc(p[0], v)}), [normal and defective test images, "

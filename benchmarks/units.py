@@ -81,3 +81,15 @@ def mean_std(values) -> tuple[float, float]:
 def fmt(values, digits: int = 4) -> str:
     m, s = mean_std(values)
     return f"{m:.{digits}f} ± {s:.{digits}f}" if len(values) > 1 else f"{m:.{digits}f}"
+
+
+def variant_rows(results: list[dict], variants, cells) -> list[str]:
+    """One markdown table row per variant that has finished units: ``cells(variant, units, col)``
+    gives the row's cells, ``col(key, digits=4)`` the mean ± std of a figure over its seeds."""
+    lines = []
+    for variant in variants:
+        rs = [r for r in results if r["variant"] == variant]
+        if rs:
+            col = lambda k, d=4, rs=rs: fmt([r[k] for r in rs], d)  # noqa: E731
+            lines.append("| " + " | ".join(str(c) for c in cells(variant, rs, col)) + " |")
+    return lines
