@@ -153,15 +153,20 @@ def test_aupro_and_pixel_metrics_take_maps_of_any_sizes():
     assert np.isfinite(ev.pixel_metrics([a_mask, b_mask], [a_map, b_map])["aupro_0.3"])
 
 
-def test_evaluate_gives_pixel_metrics_on_stitched_maps(tiled_detector):
-    from tf_fanogan.evaluation.metrics import evaluate_detector
+def test_evaluate_gives_pixel_metrics_on_stitched_maps(tiled_detector, tmp_path):
+    from tf_fanogan.evaluation.metrics import evaluate_detector, pixel_metrics
 
     normal, anomalous = large(6, seed=13), large(6, seed=14)
     anomalous[:, 10:14, 4:20] = 250
     masks = [np.zeros((40, 24), np.uint8)] * 6 + [np.pad(np.full((4, 16), 255, np.uint8), ((10, 26), (4, 4)))] * 6
     result = evaluate_detector(tiled_detector, list(normal) + list(anomalous), [0] * 6 + [1] * 6, masks=masks,
-                               bootstrap=10)
+                               bootstrap=10, out_dir=str(tmp_path / "eval"))
     assert 0.0 <= result["pixel"]["pixel_auroc"] <= 1.0 and "aupro_0.3" in result["pixel"]
+    # The stripe is where the stitched maps are compared with the full-resolution masks.
+    maps = tiled_detector.residual_maps(list(anomalous))["residual_map"]
+    assert result["pixel"]["pixel_auroc"] == pytest.approx(
+        pixel_metrics(masks, tiled_detector.residual_maps(list(normal))["residual_map"] + maps)["pixel_auroc"])
+    assert (tmp_path / "eval" / "top_anomalies.png").is_file() and (tmp_path / "eval" / "scores.csv").is_file()
 
 
 def test_served_tiles_give_the_in_process_numbers(tiled_detector, tmp_path):
