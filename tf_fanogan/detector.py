@@ -189,7 +189,8 @@ class FAnoGAN:
               tiles: bool = False) -> dict[str, np.ndarray]:
         """Scores every image: ``anomaly_score``, ``residual_score``, ``feature_score``,
         ``z_distance``, and once calibrated ``p_value`` and ``is_anomaly``, each of shape (N,).
-        With ``data.tile_stride``, ``tiles`` adds per image ``tile_positions`` and ``tile_scores``.
+        With ``data.tile_stride``, ``tiles`` adds per image ``tile_positions``, ``tile_scores``,
+        ``tile_max`` and ``tile_top_k_mean``.
 
         Args:
             alpha: Decide ``is_anomaly`` as ``p_value <= alpha`` (false-positive rate at most

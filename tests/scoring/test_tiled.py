@@ -72,6 +72,9 @@ def test_image_score_is_its_top_tile(tiled_detector):
         assert out[sig.P_VALUE][i] == np.min(ref[sig.P_VALUE])
         assert out[sig.IS_ANOMALY][i] == np.any(ref[sig.IS_ANOMALY])
         np.testing.assert_array_equal(out["tile_positions"][i], positions)
+        top5 = np.sort(np.asarray(ref[sig.ANOMALY_SCORE], np.float64))[::-1][:5]
+        assert out["tile_max"][i] == pytest.approx(top5[0], rel=1e-6)
+        assert out["tile_top_k_mean"][i] == pytest.approx(top5.mean(), rel=1e-6)
     # Batch composition does not change a score; every image is scored.
     again = tiled_detector.score(list(images[::-1]), batch_size=3)
     np.testing.assert_allclose(again[sig.ANOMALY_SCORE][::-1], out[sig.ANOMALY_SCORE], rtol=1e-6)

@@ -86,7 +86,8 @@ def score_tiled(score_fn, images, size: int, stride: int, tile_score: str = "max
                 batch_size: int = 64, judge=None, masks=None, min_inside: float = 0.5, with_tiles: bool = False,
                 names=None, progress=None) -> dict:
     """Image outputs (arrays of shape (N,)) from tile outputs; ``with_tiles`` adds per image
-    ``tile_positions`` (T, 2) and ``tile_scores`` (T,).
+    ``tile_positions`` (T, 2) and ``tile_scores`` (T,), and both aggregates of the tile anomaly
+    scores, ``tile_max`` and ``tile_top_k_mean`` (N,).
 
     Args:
         score_fn: Tiles (n, size, size[, C]) -> dict of (n,) outputs.
@@ -107,8 +108,11 @@ def score_tiled(score_fn, images, size: int, stride: int, tile_score: str = "max
     result = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
     if tile_score == "top_k_mean" and judge is not None:
         result.update({k: np.asarray(v) for k, v in judge(result[sig.ANOMALY_SCORE]).items()})
-    if with_tiles:
-        result.update(tile_positions=positions_of, tile_scores=scores_of)
+    if with_tiles:  # and both image aggregates, whichever is the anomaly score
+        both = [tiles.aggregate(t, top_k) for t in scores_of]
+        result.update(tile_positions=positions_of, tile_scores=scores_of,
+                      tile_max=np.array([b["max"] for b in both]),
+                      tile_top_k_mean=np.array([b["top_k_mean"] for b in both]))
     return result
 
 
