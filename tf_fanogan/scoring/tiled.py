@@ -16,7 +16,8 @@ by ``tile_score``:
   :meth:`~tf_fanogan.scoring.scorer.Scorer.judge`) and left out where there is none (a client).
 
 Residual maps of the tiles stitch into one map per image at its resolution, overlaps averaged.
-Memory stays bounded by one image and one batch of its tiles.
+Tiles are cut and scored one batch at a time: beyond the images themselves, memory holds one
+batch of tiles and one image's stitched maps.
 """
 
 from __future__ import annotations
