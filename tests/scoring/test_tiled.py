@@ -195,3 +195,20 @@ def test_served_tiles_give_the_in_process_numbers(tiled_detector, tmp_path):
         np.testing.assert_allclose(got[key], want[key][0], rtol=1e-5)
     np.testing.assert_allclose(got["tile_scores"], want["tile_scores"][0], rtol=1e-5)
     np.testing.assert_allclose(got[sig.RESIDUAL_MAP], want_maps[sig.RESIDUAL_MAP][0], rtol=1e-4, atol=1e-6)
+
+
+def test_a_large_image_is_cut_and_scored_a_batch_at_a_time():
+    seen = []
+
+    def score_fn(t):  # a stand-in scorer: the tile's mean as its score
+        seen.append(len(t))
+        return {sig.ANOMALY_SCORE: t.reshape(len(t), -1).mean(1)}
+
+    image = np.random.default_rng(0).random((1000, 700)).astype(np.float32)
+    image[504:520, 304:320] = 5.0  # exactly one tile of the stride-8 grid
+    out = tiled.score_tiled(score_fn, [image], 16, 8, batch_size=64, with_tiles=True)
+    n = len(tiles.tile_positions((1000, 700), 16, 8))
+    assert max(seen) == 64 and sum(seen) == n == len(out["tile_scores"][0])
+    assert out[sig.ANOMALY_SCORE][0] == pytest.approx(5.0)
+    maps = tiled.stitched_maps(lambda t: {sig.RESIDUAL_MAP: t}, [image], 16, 8, batch_size=64)[sig.RESIDUAL_MAP]
+    np.testing.assert_allclose(maps[0], image, rtol=1e-6)  # identity maps stitch back to the image
