@@ -140,6 +140,16 @@ def test_fanogan_score_csv_matches_in_process(tiled_detector, tmp_path):
     rows = (tmp_path / "s.csv").read_text().splitlines()
     got = [float(r.split(",")[1]) for r in rows[1:]]
     np.testing.assert_allclose(got, tiled_detector.score(images)[sig.ANOMALY_SCORE], rtol=1e-5)
+    # A stride the image cannot take is that file's error: named, and skipped with on_error="skip".
+    from tf_fanogan.detector import FAnoGAN
+
+    wide = FAnoGAN.from_networks(tiny_config(data__tile_stride=45), *tiled_detector.networks.values())
+    wide.calibrate([np.pad(x, 4, mode="edge") for x in large(12, seed=3, h=40, w=40)], fpr=0.1)  # 48x48
+    Image.fromarray(np.pad(large(1, seed=13, h=40, w=40)[0], 4, mode="edge")).save(folder / "2.png")
+    counts = score_to_csv(wide, str(folder), str(tmp_path / "w.csv"), on_error="skip", progress=False)
+    assert counts["scored"] == 1 and counts["errors"] == 2
+    errors = (tmp_path / "w.csv.errors.csv").read_text()
+    assert "0.png: tile stride 45 is larger than the 40x24 image" in errors
 
 
 def test_aupro_and_pixel_metrics_take_maps_of_any_sizes():

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from tf_fanogan.data import images as data_lib
+from tf_fanogan.data import tiles
 from tf_fanogan import signatures as sig
 from tf_fanogan.scoring.rows import format_value
 from tf_fanogan.utils.progress import Progress
@@ -144,7 +145,13 @@ def score_to_csv(detector, source: str, output: str, batch_size: int = 256, chun
 
     def read(i):
         try:
-            return convert([load(i)], m.image_size, m.channels, [names[i]], **policy)[0], None
+            image = convert([load(i)], m.image_size, m.channels, [names[i]], **policy)[0]
+            if tiled:  # a stride the image cannot take is this file's error
+                try:
+                    tiles.tile_positions(image.shape[:2], m.image_size, detector.config.data.tile_stride)
+                except ValueError as e:
+                    raise data_lib.DataError(f"{names[i]}: {e}") from None
+            return image, None
         except data_lib.DataError as e:
             if on_error == "raise":
                 raise
