@@ -63,10 +63,14 @@ def test_f1_optimal_threshold_is_the_best_of_all_thresholds():
     assert ev.image_metrics(labels, scores, t)["f1"] == pytest.approx(best)
 
 
-def test_threshold_at_fpr_flags_at_most_that_share_of_normals():
-    normal = np.random.default_rng(3).normal(size=1000)
-    t = ev.threshold_at_fpr(normal, 0.05)
-    assert 0.04 <= np.mean(normal > t) <= 0.05
+def test_threshold_at_fpr_is_the_smallest_score_flagging_at_most_that_share():
+    rng = np.random.default_rng(3)
+    for normal, fpr in ((rng.normal(size=1000), 0.05), (np.arange(1.0, 101.0), 0.05),
+                        (np.round(rng.normal(size=57), 1), 0.1), (np.ones(30), 0.05)):  # ties, all equal
+        t = ev.threshold_at_fpr(normal, fpr)
+        brute = min(v for v in normal if np.mean(normal > v) <= fpr)
+        assert t == brute and np.mean(normal > t) <= fpr
+    assert ev.threshold_at_fpr(np.arange(1.0, 101.0), 0.05) == 95.0  # 5 of 100 above it, not 4
 
 
 def _regions_8(mask):

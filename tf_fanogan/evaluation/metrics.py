@@ -36,7 +36,11 @@ def threshold_at_fpr(normal_scores, fpr: float = 0.05) -> float:
     """Smallest observed normal score whose exceedance rate is <= ``fpr`` (normal data only)."""
     if not 0.0 < fpr < 1.0:
         raise ValueError(f"fpr must be in (0, 1), got {fpr}")
-    return float(np.quantile(np.asarray(normal_scores, np.float64), 1.0 - fpr, method="higher"))
+    s = np.sort(np.asarray(normal_scores, np.float64).ravel())
+    if s.size == 0:
+        raise ValueError("no normal scores to set a threshold on")
+    allowed = int(np.floor(fpr * s.size + 1e-9))  # scores above the threshold: at most fpr * n
+    return float(s[s.size - 1 - min(allowed, s.size - 1)])
 
 
 def f1_optimal_threshold(labels, scores) -> float:
