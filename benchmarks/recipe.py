@@ -33,17 +33,23 @@ VARIANTS = {  # name: (gan overrides, encoder overrides)
     "ema": ({"ema": 0.999}, {}),
     "augment": ({"augment": "flip_translate"}, {}),
     "early_stopping": (None, {"early_stopping": 5}),  # stage 2 only, on the base GAN
+    # What `make demo` trained before the recipe work: a tanh encoder head under the N(0, I)
+    # prior, 30 epochs of stage 1 (about 200 generator updates at batch 32, Adam 1e-4) and 30 of
+    # stage 2 (about 1000 encoder updates): the "before" of the held-out izi.
+    "before": ({"iterations": None, "epochs": 30, "batch_size": 32, "learning_rate": 1e-4},
+               {"iterations": None, "epochs": 30}),
 }
+MODEL_OVERRIDES = {"before": {"encoder_head": "tanh"}}
 
 
-def config(args, seed: int, gan_over: dict, enc_over: dict):
+def config(args, seed: int, gan_over: dict, enc_over: dict, model_over: dict | None = None):
     from tf_fanogan import EncoderTrainingConfig, FAnoGANConfig, GANTrainingConfig, ModelConfig
 
+    gan = {"iterations": args.gan_iters, "batch_size": args.batch_size, "learning_rate": args.gan_lr, **gan_over}
+    encoder = {"iterations": args.encoder_iters, "batch_size": 32, **enc_over}
     return FAnoGANConfig(
-        model=ModelConfig(image_size=args.image_size, channels=1, dim=args.dim, latent_dim=128),
-        gan=GANTrainingConfig(iterations=args.gan_iters, batch_size=args.batch_size,
-                              learning_rate=args.gan_lr, **gan_over),
-        encoder=EncoderTrainingConfig(iterations=args.encoder_iters, batch_size=32, **enc_over),
+        model=ModelConfig(image_size=args.image_size, channels=1, dim=args.dim, latent_dim=128, **(model_over or {})),
+        gan=GANTrainingConfig(**gan), encoder=EncoderTrainingConfig(**encoder),
         seed=seed).validate()
 
 
@@ -54,7 +60,7 @@ def run_unit(variant: str, seed: int, data, args) -> dict:
 
     gan_over, enc_over = VARIANTS[variant]
     gan_variant = variant if gan_over is not None else "base"
-    cfg = config(args, seed, VARIANTS[gan_variant][0], enc_over)
+    cfg = config(args, seed, VARIANTS[gan_variant][0], enc_over, MODEL_OVERRIDES.get(variant))
     det = FAnoGAN(cfg)
     # The GAN of a variant and seed is trained once (early_stopping reuses the base one).
     gan_dir = os.path.join(args.out, "work", f"{gan_variant}_seed{seed}")
@@ -76,6 +82,7 @@ def run_unit(variant: str, seed: int, data, args) -> dict:
         "auroc_residual": image_metrics(data["test_labels"], test[sig.RESIDUAL_SCORE])["auroc"],
         "final_w_dist": float(w_dist), "gan_train_s": gan_s, "encoder_train_s": enc_s,
         "encoder_epochs_run": len(det.history_.get("encoder", {}).get("enc_loss", [])),
+        "gan_updates": det.updates_.get("gan"), "encoder_updates": det.updates_.get("encoder"),
     }
     if seed == 0:
         result["pictures"] = pictures(det, data, variant, args)
