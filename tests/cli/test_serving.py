@@ -62,8 +62,12 @@ def test_cli_export_serve_query(trained_detector, tmp_path, capsys):
 
         # Publish version 2 and promote it by editing the config file the server re-reads.
         assert main(["export", det_dir, "--base-path", base, "--model-name", "fanogan"]) == 0
-        config.write_text(template.format(base=os.path.join(base, "fanogan"), versions="versions: 1 versions: 2",
+        # Replaced atomically, as a ConfigMap update or `mv` does: the server polls the file and
+        # would otherwise read it half written (an entry cut before its labels is a valid config).
+        staged = tmp_path / "models.config.new"
+        staged.write_text(template.format(base=os.path.join(base, "fanogan"), versions="versions: 1 versions: 2",
                                           stable=2))
+        os.replace(staged, config)
         stable = FAnoGANClient(target, "fanogan", version_label="stable", timeout=30)
         x = images01(trained_detector, 2, seed=3)
         deadline, version = time.time() + 60, None

@@ -35,6 +35,16 @@ def test_the_watcher_reloads_a_changed_config_and_keeps_the_old_one_on_a_bad_fil
     os.utime(cfg, (time.time() + 10, time.time() + 10))
     assert watcher.check() is False
     assert manager.wait_for("a", 1) and manager.wait_for("b", 1)
+    # A file caught between truncate and write unloads nothing, and is looked at again even if
+    # the written file then has the same modification time.
+    stamp = time.time() + 15
+    cfg.write_text("")
+    os.utime(cfg, (stamp, stamp))
+    assert watcher.check() is False
+    assert manager.wait_for("a", 1) and manager.wait_for("b", 1)
+    _config(cfg, [("b", tmp_path / "sm" / "b")])
+    os.utime(cfg, (stamp, stamp))
+    assert watcher.check() is True
     manager.stop()
 
 

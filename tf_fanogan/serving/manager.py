@@ -345,9 +345,14 @@ class ConfigWatcher:
         mtime = os.path.getmtime(self.path) if os.path.exists(self.path) else self._seen
         if mtime == self._seen:
             return False
-        self._seen = mtime
         try:
-            self.manager.reload_config(entries_from_flags(model_config_file=self.path))
+            with open(self.path) as f:
+                text = f.read()
+            if not text.strip():  # caught between truncate and write: look again, unload nothing
+                log.warning("%s is empty (being written?); kept the previous config", self.path)
+                return False
+            self._seen = mtime
+            self.manager.reload_config(parse_models_config(text, os.path.dirname(os.path.abspath(self.path))))
             log.info("reloaded %s", self.path)
             return True
         except (ServingError, ValueError, OSError) as e:
