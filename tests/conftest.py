@@ -8,6 +8,12 @@ os.environ.setdefault("TF_FANOGAN_SHARED_DATA", os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")))
 
 import pytest
+import tensorflow as tf
+
+# Grappler's graph rewrites cost more than they save on the suite's tiny graphs (a tiny fit 18 s
+# -> 13 s without them). Off in the test processes only: the processes tests start (CLI serve,
+# tf.distribute workers, saved_model_cli) and the slow tier's notebooks and benchmarks keep TF's defaults.
+tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 from helpers import blobs, tiny_config  # noqa: F401 -- the fixtures below use them
 from helpers.data import labelled_folder  # noqa: F401 -- a fixture shared by tests/data and tests/evaluation
@@ -26,6 +32,15 @@ def trained_detector(normal_images):
     det.fit(normal_images, validation=normal_images[:8], verbose=0)
     det.calibrate(blobs(20, seed=2), fpr=0.1)
     return det
+
+
+@pytest.fixture(scope="session")
+def trained_export(trained_detector, tmp_path_factory):
+    """One export of ``trained_detector`` (with warm-up records) per worker; tests that serve it
+    publish copies (``helpers.serving.publish``) instead of exporting again (~5 s each)."""
+    from tf_fanogan.serving.export import export_detector
+
+    return export_detector(trained_detector, str(tmp_path_factory.mktemp("trained_export")), "fanogan")
 
 
 # Known long files first (seconds on 2 cores, measured with --durations): `-n 2 --dist loadfile`

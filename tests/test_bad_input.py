@@ -147,12 +147,12 @@ def test_on_error_skip_scores_every_good_file_and_lists_the_bad(trained_detector
     assert "scored 3 images" in printed and "3 skipped" in printed
 
 
-def test_rest_bodies_that_are_not_json_or_too_large(trained_detector, tmp_path):
-    from tf_fanogan.serving.export import export_detector
+def test_rest_bodies_that_are_not_json_or_too_large(trained_export, tmp_path):
+    from helpers.serving import publish
     from tf_fanogan.serving.manager import ModelEntry
     from tf_fanogan.serving.server import ModelServer
 
-    export_detector(trained_detector, str(tmp_path), "m", warmup=False)
+    publish(trained_export, str(tmp_path), "m", warmup=False)
     with ModelServer([ModelEntry("m", str(tmp_path / "m"))], port=0, rest_port=0, poll_interval=0, warmup=False,
                      max_rest_body_bytes=4096) as srv:
         assert srv.manager.wait_for("m", 60)

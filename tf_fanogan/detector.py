@@ -110,8 +110,7 @@ class FAnoGAN:
     def prepare(self, images, names=None, native: bool = False):
         """Validates and converts images to float32 (N, S, S, C) in [0, 1]; with ``native``
         (what ``data.tile_stride`` scores) to a list of (H, W, C) at their own resolution."""
-        if isinstance(images, (str, bytes)) or hasattr(images, "__fspath__"):
-            images, names, _ = data_lib.read_any(images)
+        images, names = data_lib.read_named(images, names)
         m, convert = self.config.model, data_lib.to_unit_native if native else data_lib.to_unit_range
         return convert(images, m.image_size, m.channels, names, **self.config.data.image_policy())
 
@@ -150,6 +149,7 @@ class FAnoGAN:
         if not distribute.is_chief(self.strategy):
             tensorboard = None  # other workers of a multi-worker run write no logs
         todo = ["gan", "encoder"] if stage == "both" else [stage]
+        stages.check_inputs(self.config, todo, val, self.strategy)
         work.claim(self.config, self.data_fingerprint_, todo)
         for name in todo:
             history = work.restore(name, self.networks)
@@ -159,8 +159,6 @@ class FAnoGAN:
                 self.history_[name] = history
                 self.trained_[name] = True
                 continue
-            if name == "encoder" and not self.trained_["gan"]:
-                raise DetectorError("train stage 1 (the GAN) before the encoder")
             cbs = list(callbacks or []) + stage_monitors(
                 tensorboard, name, self.networks, x if name == "gan" or val is None else val, self.config, image_interval)
             if name == "gan":
@@ -182,8 +180,9 @@ class FAnoGAN:
         fn, bs = getattr(self.scorer, endpoint), int(batch_size or self.config.score_batch_size)
         if self.config.data.tile_stride is None:
             return run_batches(fn, self.prepare(images), bs, progress)
-        return tiled.run(fn, self.prepare(images, native=True), self.config, bs, self.scorer.judge,
-                         endpoint == "residual_map", tiles, progress)
+        images, names = data_lib.read_named(images)  # a folder's files are named in errors
+        return tiled.run(fn, self.prepare(images, names, native=True), self.config, bs, self.scorer.judge,
+                         endpoint == "residual_map", tiles, progress, names)
 
     def score(self, images, batch_size: int | None = None, progress=None, alpha: float | None = None,
               tiles: bool = False) -> dict[str, np.ndarray]:
@@ -226,6 +225,7 @@ class FAnoGAN:
 
         Fewer than ``1 / fpr`` images (20 for 5%) cannot resolve that FPR: refused
         (:func:`~tf_fanogan.scoring.calibration.check_holdout`)."""
+        calibration.check_fpr(fpr)  # before reading any image
         x = self.prepare(normal_holdout, native=self.config.data.tile_stride is not None)
         calibration.check_holdout(len(x), fpr)
         self.threshold_ = self.holdout_scores_ = self.normalization_ = None

@@ -7,12 +7,12 @@ from PIL import Image
 from helpers import blobs
 from helpers.beam import read_csv
 from tf_fanogan.cli import main
-from tf_fanogan.serving.export import export_detector
+from helpers.serving import publish
 
 
 @pytest.fixture(scope="session")
-def version(trained_detector, tmp_path_factory):
-    return export_detector(trained_detector, str(tmp_path_factory.mktemp("saved_models")), "fanogan", warmup=False)
+def version(trained_export, tmp_path_factory):
+    return publish(trained_export, str(tmp_path_factory.mktemp("saved_models")), "fanogan", warmup=False)
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,8 @@ import numpy as np
 from PIL import Image
 
 from helpers import REPO, blobs
-from helpers.serving import images01
+from helpers.serving import images01, publish
 from tf_fanogan.serving.client import FAnoGANClient
-from tf_fanogan.serving.export import export_detector
 from tf_fanogan.serving.server import ModelServer
 
 
@@ -60,8 +59,9 @@ def test_cli_export_serve_query(trained_detector, tmp_path, capsys):
                                    trained_detector.score(str(imgs))["anomaly_score"], rtol=1e-4)
         assert main(["query", "--target", target, "--model-name", "nope", "--data", str(imgs)]) == 1
 
-        # Publish version 2 and promote it by editing the config file the server re-reads.
-        assert main(["export", det_dir, "--base-path", base, "--model-name", "fanogan"]) == 0
+        # Publish version 2 (a copy of 1, renamed in as export does) and promote it by editing
+        # the config file the server re-reads.
+        publish(os.path.join(base, "fanogan", "1"), base, "fanogan")
         # Replaced atomically, as a ConfigMap update or `mv` does: the server polls the file and
         # would otherwise read it half written (an entry cut before its labels is a valid config).
         staged = tmp_path / "models.config.new"
@@ -80,7 +80,7 @@ def test_cli_export_serve_query(trained_detector, tmp_path, capsys):
         proc.wait(timeout=30)
 
 
-def test_the_shipped_configs_serve_locally_or_name_the_missing_base_path(trained_detector, tmp_path, capsys):
+def test_the_shipped_configs_serve_locally_or_name_the_missing_base_path(trained_export, tmp_path, capsys):
     from tf_fanogan.cli import main
     from tf_fanogan.serving.manager import entries_from_flags
 
@@ -91,7 +91,7 @@ def test_the_shipped_configs_serve_locally_or_name_the_missing_base_path(trained
     assert "base path /models/fanogan does not exist" in err and "fix base_path" in err, err
     (tmp_path / "serving").mkdir()
     shutil.copy(os.path.join(repo, "serving", "models.local.config"), tmp_path / "serving")
-    export_detector(trained_detector, str(tmp_path / "saved_models"), "fanogan", warmup=False)
+    publish(trained_export, str(tmp_path / "saved_models"), "fanogan", warmup=False)
     entries = entries_from_flags(model_config_file=str(tmp_path / "serving" / "models.local.config"))
     assert entries[0].base_path == str(tmp_path / "saved_models" / "fanogan")  # relative to the config file
     with ModelServer(entries, port=0, poll_interval=0, warmup=False) as srv:

@@ -1,6 +1,8 @@
 """Helpers of the serving tests (tests/serving/): images, raw gRPC calls, encoded files."""
 
 import io
+import os
+import shutil
 import time
 
 import grpc
@@ -13,6 +15,25 @@ from tf_fanogan.serving.protos import predict_pb2
 from . import blobs
 
 TOL = dict(rtol=1e-5, atol=1e-6)
+
+
+def publish(version_dir, base_path, name, version=None, warmup=True):
+    """Publishes a copy of an exported version (the suite exports the trained detector once:
+    ``trained_export``) as ``<base_path>/<name>/<version>`` the way ``export_detector`` does, written
+    beside it and renamed into place; ``version`` defaults to one above the highest. Returns its path."""
+    from tf_fanogan.serving.export import WARMUP_FILE, list_versions
+
+    model_dir = os.path.join(base_path, name)
+    os.makedirs(model_dir, exist_ok=True)
+    if version is None:
+        existing = list_versions(model_dir)
+        version = existing[-1] + 1 if existing else 1
+    tmp, final = os.path.join(model_dir, f".tmp-copy-{version}"), os.path.join(model_dir, str(version))
+    shutil.copytree(version_dir, tmp)
+    if not warmup:
+        os.remove(os.path.join(tmp, "assets.extra", WARMUP_FILE))
+    os.rename(tmp, final)
+    return final
 
 
 def images01(trained_detector, n, seed):

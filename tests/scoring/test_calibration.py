@@ -19,6 +19,12 @@ def test_a_holdout_too_small_for_the_fpr_is_refused_with_the_count():
             calibration.check_holdout(100, bad)
 
 
+def test_calibrate_checks_the_fpr_before_reading_images(trained_detector, tmp_path):
+    for bad in (1.5, True, "0.05"):  # not a missing-folder error: the setting is named first
+        with pytest.raises(ValueError, match="fpr must be in"):
+            trained_detector.calibrate(str(tmp_path / "no_such_folder"), fpr=bad)
+
+
 def test_fitted_threshold_flags_at_most_the_fpr_and_keeps_the_scores_sorted():
     scores = np.random.default_rng(0).permutation(np.arange(1, 101, dtype=np.float32))  # 1..100
     threshold, held, facts = calibration.fitted(scores, 0.05, ScoringConfig(), {"residual_mean": 0.0})

@@ -112,7 +112,9 @@ def test_maps_are_stitched_at_native_resolution(tiled_detector):
                                rtol=1e-5, atol=1e-7)
 
 
-def test_small_images_and_bad_strides_are_refused_by_name(tiled_detector, trained_detector):
+def test_small_images_and_bad_strides_are_refused_by_name(tiled_detector, trained_detector, tmp_path):
+    from PIL import Image
+
     from tf_fanogan.detector import FAnoGAN
 
     refuse = FAnoGAN.from_networks(tiny_config(data__tile_stride=8, data__small_images="refuse"),
@@ -124,6 +126,9 @@ def test_small_images_and_bad_strides_are_refused_by_name(tiled_detector, traine
     wide = FAnoGAN.from_networks(tiny_config(data__tile_stride=64), *trained_detector.networks.values())
     with pytest.raises(DataError, match=r"image\[0\]: tile stride 64 is larger than the 40x24 image"):
         wide.score(large(1))
+    Image.fromarray(large(1)[0]).save(tmp_path / "b_scan.png")  # from a folder: named by its file
+    with pytest.raises(DataError, match=r"b_scan\.png: tile stride 64 is larger than the 40x24 image"):
+        wide.score(str(tmp_path))
 
 
 def test_fanogan_score_csv_matches_in_process(tiled_detector, tmp_path):

@@ -4,16 +4,16 @@ import os
 
 import pytest
 
-from tf_fanogan.serving.export import export_detector
+from helpers.serving import publish
 from tf_fanogan.serving.client import FAnoGANClient
 from tf_fanogan.serving.manager import ModelEntry
 from tf_fanogan.serving.server import ModelServer
 
 
 @pytest.fixture(scope="session")
-def base(trained_detector, tmp_path_factory):
+def base(trained_export, tmp_path_factory):
     root = str(tmp_path_factory.mktemp("saved_models"))
-    export_detector(trained_detector, root, "fanogan")
+    publish(trained_export, root, "fanogan")
     return root
 
 

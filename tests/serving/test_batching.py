@@ -6,13 +6,13 @@ import threading
 import numpy as np
 import pytest
 
-from tf_fanogan.serving.export import export_detector
 from tf_fanogan.serving.batching import BatchingParameters, parse_batching_parameters
 from tf_fanogan.serving.client import FAnoGANClient, InvalidArgument
 from tf_fanogan.serving.servable import Servable
 from tf_fanogan.serving.manager import ModelEntry
 from tf_fanogan.serving.server import ModelServer
 from helpers import REPO, blobs
+from helpers.serving import publish
 
 
 def test_parses_the_shipped_batching_parameters_file():
@@ -37,9 +37,9 @@ def test_bad_batching_parameters_name_the_file_and_field(text, match):
 
 
 @pytest.fixture(scope="module")
-def exported(trained_detector, tmp_path_factory):
+def exported(trained_export, tmp_path_factory):
     root = str(tmp_path_factory.mktemp("batching"))
-    export_detector(trained_detector, root, "fanogan", warmup=False)
+    publish(trained_export, root, "fanogan", warmup=False)
     return os.path.join(root, "fanogan")
 
 

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from tf_fanogan.serving.export import export_detector
+from helpers.serving import publish
 from tf_fanogan.serving.manager import ConfigWatcher, ModelEntry, ModelManager
 
 
@@ -16,9 +17,9 @@ def _config(path, names_and_paths):
     path.write_text(f"model_config_list {{\n{body}}}\n")
 
 
-def test_the_watcher_reloads_a_changed_config_and_keeps_the_old_one_on_a_bad_file(trained_detector, tmp_path):
-    export_detector(trained_detector, str(tmp_path / "sm"), "a", warmup=False)
-    export_detector(trained_detector, str(tmp_path / "sm"), "b", warmup=False)
+def test_the_watcher_reloads_a_changed_config_and_keeps_the_old_one_on_a_bad_file(trained_export, tmp_path):
+    publish(trained_export, str(tmp_path / "sm"), "a", warmup=False)
+    publish(trained_export, str(tmp_path / "sm"), "b", warmup=False)
     cfg = tmp_path / "models.config"
     _config(cfg, [("a", tmp_path / "sm" / "a")])
     manager = ModelManager([ModelEntry("a", str(tmp_path / "sm" / "a"))], poll_interval=0, warmup=False)
@@ -48,10 +49,10 @@ def test_the_watcher_reloads_a_changed_config_and_keeps_the_old_one_on_a_bad_fil
     manager.stop()
 
 
-def test_fanogan_serve_runs_in_a_thread_and_stops(trained_detector, tmp_path):
+def test_fanogan_serve_runs_in_a_thread_and_stops(trained_export, tmp_path):
     from tf_fanogan import cli
 
-    export_detector(trained_detector, str(tmp_path / "sm"), "m", warmup=False)
+    publish(trained_export, str(tmp_path / "sm"), "m", warmup=False)
     before = len(cli.SERVE_STOP)
     result = {}
     thread = threading.Thread(target=lambda: result.setdefault("rc", cli.main(

@@ -8,25 +8,24 @@ import numpy as np
 import pytest
 
 
-from tf_fanogan.serving.export import export_detector
 from tf_fanogan.serving import tensors
 from tf_fanogan.serving.client import FAnoGANClient, InvalidArgument
 from tf_fanogan.serving.protos import model_server_config_pb2, predict_pb2
 from tf_fanogan.serving.servable import Servable
 from tf_fanogan.serving.manager import ModelEntry, parse_models_config
 from tf_fanogan.serving.server import ModelServer
-from helpers.serving import images01, wait_for
+from helpers.serving import images01, publish, wait_for
 
 
-def test_version_swap_broken_version_and_warmup(trained_detector, tmp_path):
+def test_version_swap_broken_version_and_warmup(trained_detector, trained_export, tmp_path):
     root = str(tmp_path)
-    export_detector(trained_detector, root, "m")
+    publish(trained_export, root, "m")
     with ModelServer([ModelEntry("m", os.path.join(root, "m"))], port=0, poll_interval=0.2) as srv:
         c = FAnoGANClient(srv.target, "m")
         c.wait_until_available(60)
         x = images01(trained_detector, 2, 80)
         assert c.predict("score", {"images": x}, return_version=True)[1] == 1
-        export_detector(trained_detector, root, "m")  # version 2
+        publish(trained_export, root, "m")  # version 2, written aside and renamed in as export does
         assert wait_for(lambda: c.predict("score", {"images": x}, return_version=True)[1] == 2)
         assert wait_for(lambda: [r["version"] for r in c.status()] == [2]), c.status()
         # A broken version 3 (its warm-up record has the wrong shape) fails to load; 2 keeps serving.
@@ -48,10 +47,10 @@ def test_version_swap_broken_version_and_warmup(trained_detector, tmp_path):
         assert Servable(os.path.join(root, "m", "2")).warmup() == 12
 
 
-def test_labels_and_config_reload(trained_detector, tmp_path):
+def test_labels_and_config_reload(trained_detector, trained_export, tmp_path):
     root = str(tmp_path)
-    export_detector(trained_detector, root, "m")
-    export_detector(trained_detector, root, "m")
+    publish(trained_export, root, "m")
+    publish(trained_export, root, "m")
     config = f"""model_config_list {{ config {{ name: "m" base_path: "{root}/m" model_platform: "tensorflow"
       model_version_policy {{ specific {{ versions: 1 versions: 2 }} }}
       version_labels {{ key: "stable" value: 1 }} version_labels {{ key: "canary" value: 2 }} }} }}"""

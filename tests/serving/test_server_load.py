@@ -16,11 +16,11 @@ import time
 
 import numpy as np
 
-from tf_fanogan.serving.export import export_detector
 from tf_fanogan.serving.client import FAnoGANClient
 from tf_fanogan.serving.manager import ModelEntry
 from tf_fanogan.serving.server import ModelServer
 from helpers import blobs, report
+from helpers.serving import publish
 
 CLIENTS, MIN_REQUESTS, DEADLINE_S = 32, int(os.environ.get("FANOGAN_LOAD_REQUESTS", 0)), 300
 
@@ -42,14 +42,14 @@ def _break_warmup(version_dir):
         w.write(log.SerializeToString())
 
 
-def test_no_failed_request_under_load_with_version_swaps(trained_detector, tmp_path):
+def test_no_failed_request_under_load_with_version_swaps(trained_detector, trained_export, tmp_path):
     base = str(tmp_path / "m")
-    export_detector(trained_detector, str(tmp_path), "m")
+    publish(trained_export, str(tmp_path), "m")
     # Versions 2 and 3 are written beforehand and published mid-run by a rename, as
     # export_detector itself publishes (the export's tracing would otherwise hog this process).
     staged = str(tmp_path / "staging")
-    export_detector(trained_detector, staged, "m", version=2)
-    export_detector(trained_detector, staged, "m", version=3)
+    publish(trained_export, staged, "m", version=2)
+    publish(trained_export, staged, "m", version=3)
     _break_warmup(os.path.join(staged, "m", "3"))
     images = trained_detector.prepare(blobs(16, seed=21))
     events = {"published_2": None, "retired_1": None, "broken_3_refused": None}

@@ -62,6 +62,7 @@ def test_early_stopping_keeps_the_best_validation_epoch(normal_images):
     det = FAnoGAN(tiny_config(encoder__epochs=6, encoder__early_stopping=1, encoder__learning_rate=0.05))
     with pytest.raises(DetectorError, match="early_stopping needs normal validation images"):
         det.fit(normal_images[:40], verbose=0)
+    assert det.trained_ == {"gan": False, "encoder": False}  # refused before stage 1 ran, not after it
     det = FAnoGAN(tiny_config(encoder__epochs=6, encoder__early_stopping=1, encoder__learning_rate=0.05))
     val = normal_images[40:56]
     det.fit(normal_images[:40], validation=val, verbose=0)

@@ -319,6 +319,14 @@ def read_any(source, on_error: str = "raise", recursive: bool = True):
     raise DataError(f"cannot read images from {type(source).__name__}")
 
 
+def read_named(images, names=None):
+    """``(images, names)``: a path (folder, ``.npy``, image file) read by :func:`read_any`
+    (names = its files), anything else passed through with ``names``."""
+    if isinstance(images, (str, bytes)) or hasattr(images, "__fspath__"):
+        images, names, _ = read_any(images)
+    return images, names
+
+
 def batches(n: int, batch_size: int) -> Iterable[slice]:
     """Slices covering 0..n in order, the last one possibly shorter (nothing dropped)."""
     for start in range(0, n, batch_size):

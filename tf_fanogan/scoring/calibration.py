@@ -10,11 +10,16 @@ from tf_fanogan.errors import DetectorError
 from tf_fanogan.evaluation.metrics import threshold_at_fpr
 
 
+def check_fpr(fpr: float) -> None:
+    """A target false-positive rate must lie in (0, 1)."""
+    if isinstance(fpr, bool) or not isinstance(fpr, (int, float, np.floating)) or not 0.0 < fpr < 1.0:
+        raise ValueError(f"fpr must be in (0, 1), got {fpr!r}")
+
+
 def check_holdout(n_images: int, fpr: float) -> None:
     """A hold-out of n images resolves FPRs in steps of 1/n, so fewer than ``1 / fpr`` images
     (20 for 5%) cannot calibrate that FPR at all: refused, with the count needed."""
-    if not 0.0 < fpr < 1.0:
-        raise ValueError(f"fpr must be in (0, 1), got {fpr}")
+    check_fpr(fpr)
     needed = int(np.ceil(1.0 / fpr - 1e-9))
     if n_images < needed:
         raise DetectorError(f"calibrating at FPR {fpr:g} needs at least {needed} normal hold-out images (it "

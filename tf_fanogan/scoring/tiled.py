@@ -61,14 +61,15 @@ def training_input(prepare, images, config) -> np.ndarray:
 
 
 def run(fn, images, config, batch_size: int, judge=None, residual_map: bool = False, with_tiles: bool = False,
-        progress=None) -> dict:
+        progress=None, names=None) -> dict:
     """What ``FAnoGAN.score`` (``fn``: the scorer's ``score``) or, with ``residual_map``,
-    ``FAnoGAN.residual_maps`` run on native-resolution ``images`` under ``data.tile_stride``."""
+    ``FAnoGAN.residual_maps`` run on native-resolution ``images`` under ``data.tile_stride``
+    (``names``: the images' file names, for errors)."""
     d, size = config.data, config.model.image_size
     if residual_map:
-        return stitched_maps(fn, images, size, d.tile_stride, batch_size, progress=progress)
+        return stitched_maps(fn, images, size, d.tile_stride, batch_size, names=names, progress=progress)
     return score_tiled(fn, images, size, d.tile_stride, d.tile_score, d.tile_top_k, batch_size, judge,
-                       with_tiles=with_tiles, progress=progress)
+                       with_tiles=with_tiles, names=names, progress=progress)
 
 
 def aggregate(tile_outputs: dict, tile_score: str = "max", top_k: int = 5) -> dict:

@@ -369,7 +369,8 @@ def export_detector(detector, base_path: str, model_name: str = "fanogan", versi
         bar = Progress("tracing signatures", len(functions), unit="signatures", enabled=progress)
         archive = keras.export.ExportArchive()
         for name, (fn, spec) in functions.items():
-            archive.add_endpoint(name, fn, input_signature=spec)
+            # Traced here (add_endpoint alone defers it to write_out), so the bar times the tracing.
+            archive.add_endpoint(name, fn, input_signature=spec).get_concrete_function(*spec)
             bar.update()
         bar.close()
         with stage("writing the SavedModel", progress):

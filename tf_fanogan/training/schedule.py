@@ -86,6 +86,6 @@ def refresh_batch_norm(generator, prior: str, batch_size: int, seed: int, batche
     from tf_fanogan.models import latent
 
     rng = np.random.default_rng(seed)
+    forward = tf.function(lambda z: generator(z, training=True))  # traced once: eager calls cost ~0.1 s each
     for _ in range(batches):
-        z = latent.sample_numpy(rng, (max(2, batch_size), generator.input_shape[-1]), prior)
-        generator(tf.constant(z), training=True)
+        forward(tf.constant(latent.sample_numpy(rng, (max(2, batch_size), generator.input_shape[-1]), prior)))

@@ -32,6 +32,18 @@ def _check_global_batch(strategy, batch_size: int, field: str) -> None:
                          f"{n} replicas of the strategy")
 
 
+def check_inputs(config: FAnoGANConfig, todo, validation, strategy) -> None:
+    """Refuses, before any stage trains, what a stage would refuse after the ones before it had
+    run (an encoder setting must not cost a finished stage 1 to learn about)."""
+    if "gan" in todo:
+        _check_global_batch(strategy, config.gan.batch_size, "gan.batch_size")
+    if "encoder" in todo:
+        _check_global_batch(strategy, config.encoder.batch_size, "encoder.batch_size")
+        if config.encoder.early_stopping and validation is None:
+            raise StageError("encoder.early_stopping needs normal validation images (fit(..., validation=...) "
+                             "or --validation)")
+
+
 def _jit(value, strategy) -> bool:
     return resolve_jit_compile(value, distributed=distribute.is_distributed(strategy))
 
@@ -44,7 +56,7 @@ def train_gan(generator, critic, config: FAnoGANConfig, x, strategy, workdir: Wo
               verbose="auto"):
     """Stage 1 on float32 images in [-1, 1]. Returns ``(history, generator updates)``."""
     c = config.gan
-    _check_global_batch(strategy, c.batch_size, "gan.batch_size")
+    check_inputs(config, ["gan"], None, strategy)
     per_step = c.batch_size * c.critic_steps
     plan = schedule.plan(len(x), per_step, c.epochs, c.iterations)
     with dtype_policy(_policy(config)), strategy.scope():
@@ -72,10 +84,7 @@ def train_encoder(generator, critic, encoder, config: FAnoGANConfig, x, validati
                   callbacks=None, verbose="auto"):
     """Stage 2 on float32 images in [-1, 1]. Returns ``(history, encoder updates)``."""
     c = config.encoder
-    _check_global_batch(strategy, c.batch_size, "encoder.batch_size")
-    if c.early_stopping and validation is None:
-        raise StageError("encoder.early_stopping needs normal validation images (fit(..., validation=...) "
-                         "or --validation)")
+    check_inputs(config, ["encoder"], validation, strategy)
     plan = schedule.plan(len(x), c.batch_size, c.epochs, c.iterations)
     with dtype_policy(_policy(config)), strategy.scope():
         trainer = EncoderTrainer(generator, critic, encoder, mode=c.mode, kappa=c.kappa, seed=config.seed,
