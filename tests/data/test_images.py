@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers.data import near_grey
 from tf_fanogan.data import images as data_lib
 from tf_fanogan.data.images import DataError
 
@@ -48,28 +49,19 @@ def test_grayscale_stays_single_channel_and_rgb_needs_three(tmp_path):
     assert data_lib.to_unit_range(gray_as_rgb[None], 16, 1).shape == (1, 16, 16, 1)
 
 
-def _near_grey(spread: int, seed: int = 0) -> np.ndarray:
-    """An RGB image whose channels differ by exactly ``spread`` levels at one pixel at least."""
-    g = np.random.default_rng(seed).integers(20, 200, (20, 20), dtype=np.uint8)
-    rgb = np.stack([g, g, g], -1).astype(np.int32)
-    rgb[..., 1] += np.random.default_rng(seed + 1).integers(0, spread + 1, (20, 20))
-    rgb[0, 0, 1] = rgb[0, 0, 0] + spread
-    return rgb.astype(np.uint8)
-
-
 def test_color_auto_takes_near_grey_rgb_as_luma_and_refuses_colour_with_the_fix():
-    near = _near_grey(8)
+    near = near_grey(8)
     out = data_lib.to_unit_range(near[None], 20, 1)
     r, g, b = (near[..., i].astype(np.float32) / 255 for i in range(3))
     np.testing.assert_allclose(out[0, ..., 0], 0.299 * r + 0.587 * g + 0.114 * b, atol=1e-6)  # luma, not channel 0
     assert np.abs(out[0, ..., 0] - r).max() > 1 / 255
     with pytest.raises(DataError, match=r"images: a colour image \(its channels differ by up to 9 grey levels, more "
                                          r"than data.color_tolerance 8\) .*set data.color: gray"):
-        data_lib.to_unit_range(_near_grey(9)[None], 20, 1)
+        data_lib.to_unit_range(near_grey(9)[None], 20, 1)
     # the tolerance is a setting; 0 accepts only exactly grey RGB, which keeps its own pixels bit for bit
-    data_lib.to_unit_range(_near_grey(9)[None], 20, 1, color_tolerance=9)
+    data_lib.to_unit_range(near_grey(9)[None], 20, 1, color_tolerance=9)
     with pytest.raises(DataError, match="differ by up to 1 grey levels"):
-        data_lib.to_unit_range(_near_grey(1)[None], 20, 1, color_tolerance=0)
+        data_lib.to_unit_range(near_grey(1)[None], 20, 1, color_tolerance=0)
     grey = np.repeat(near[..., :1], 3, -1)
     np.testing.assert_array_equal(data_lib.to_unit_range(grey[None], 20, 1, color_tolerance=0),
                                   data_lib.to_unit_range(near[None, ..., :1], 20, 1))
@@ -78,7 +70,7 @@ def test_color_auto_takes_near_grey_rgb_as_luma_and_refuses_colour_with_the_fix(
 def test_color_decision_is_per_image_and_names_the_index():
     colour = np.random.default_rng(3).integers(0, 255, (20, 20, 3), dtype=np.uint8)
     grey = np.repeat(colour[..., :1], 3, -1)
-    batch = np.stack([grey, _near_grey(4), grey, colour])
+    batch = np.stack([grey, near_grey(4), grey, colour])
     with pytest.raises(DataError, match=r"images\[3\]: a colour image"):
         data_lib.to_unit_range(batch, 20, 1, chunk=2)
     # an exactly grey image scores the same whether its batch holds colour images or not
@@ -111,31 +103,6 @@ def test_color_policy_is_checked_against_the_model_channels():
     with pytest.raises(ConfigError, match="data.color_tolerance must be <= 255"):
         FAnoGANConfig.from_dict({"data": {"color_tolerance": 300}})
     assert FAnoGANConfig.from_dict({}).data.color == "auto"  # configs saved before the section existed
-
-
-def test_exported_decoder_applies_the_same_colour_policy():
-    """The in-graph decoder of ``score_image_bytes`` against the in-process reader, per policy."""
-    import io
-
-    from tf_fanogan.serving.export import decode_image
-
-    colour = np.random.default_rng(3).integers(0, 255, (20, 20, 3), dtype=np.uint8)
-    for arr, fmt, policy in [(_near_grey(6), "PNG", {}), (_near_grey(6), "JPEG", {}),
-                             (colour, "PNG", {"color": "gray"}), (colour, "JPEG", {"color": "gray"}),
-                             (_near_grey(9), "PNG", {"color_tolerance": 9.0}),
-                             (np.repeat(colour[..., :1], 3, -1), "PNG", {"color_tolerance": 0.0})]:
-        buf = io.BytesIO()
-        Image.fromarray(arr).save(buf, fmt)
-        local = data_lib.to_unit_range([data_lib.decode_image_bytes(buf.getvalue(), "x")], 16, 1, **policy)[0]
-        graph = decode_image(buf.getvalue(), 1, 16, 0, **policy).numpy()
-        np.testing.assert_allclose(graph, local, atol=2e-6, err_msg=f"{fmt} {policy}")
-    buf = io.BytesIO()
-    Image.fromarray(_near_grey(9)).save(buf, "PNG")
-    import tensorflow as tf
-
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes\[0\]: a colour image \(its channels "
-                                                             r"differ by up to 9 grey levels"):
-        decode_image(buf.getvalue(), 1, 16, 0)
 
 
 @pytest.mark.parametrize("arr,match", [
@@ -240,31 +207,6 @@ def test_small_images_are_upsampled_by_default_or_padded_or_refused():
     wide = np.tile(g[:, :1], (1, 64))
     out = data_lib.to_unit_range(wide[None], 16, 1)[0, ..., 0]
     np.testing.assert_allclose(out, np.repeat(out[:, :1], 16, axis=1), atol=1e-6)  # still constant along rows
-
-
-def test_exported_decoder_applies_the_same_small_image_policy():
-    import io
-
-    import tensorflow as tf
-
-    from tf_fanogan.serving.export import decode_image
-
-    rng = np.random.default_rng(6)
-    for shape in [(12, 12), (9, 40), (40, 9), (16, 16), (5, 5, 3)]:
-        arr = rng.integers(0, 255, shape, dtype=np.uint8)
-        if arr.ndim == 3:
-            arr = np.repeat(arr[..., :1], 3, -1)
-        buf = io.BytesIO()
-        Image.fromarray(arr).save(buf, "PNG")
-        for policy in ({}, {"small_images": "pad"}, {"small_images": "pad", "pad_fill": "zeros"}):
-            local = data_lib.to_unit_range([data_lib.decode_image_bytes(buf.getvalue(), "x")], 16, 1, **policy)[0]
-            np.testing.assert_allclose(decode_image(buf.getvalue(), 1, 16, 0, **policy).numpy(), local, atol=2e-7,
-                                       err_msg=f"{shape} {policy}")
-    buf = io.BytesIO()
-    Image.fromarray(np.zeros((12, 12), np.uint8)).save(buf, "PNG")
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes\[3\]: images of 12x12 are smaller than the "
-                                                             r"model input \(16x16\); set data.small_images"):
-        decode_image(buf.getvalue(), 1, 16, 3, small_images="refuse")
 
 
 def test_small_image_settings_are_checked():
