@@ -32,6 +32,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks._report import median, timings  # noqa: E402
+from benchmarks.loaders import Items, balanced_subset, load, subsample  # noqa: E402
 from benchmarks.units import Units, fmt, git_commit, mean_std  # noqa: E402
 
 DATASETS = ("elpv", "fashion_mnist", "magnetic_tile", "oct")
@@ -47,81 +48,7 @@ ITERATIVE_STEPS = (300, 500)
 ITERATIVE_LRS = (0.01, 0.03, 0.1, 0.3, 1.0)  # Adam step sizes in z; ELPV chose 0.1 of (0.01, 0.03, 0.1)
 
 
-# ------------------------------------------------------------------ data
-def load(name: str, args):
-    """(data, description): ``train``/``holdout`` normal images, test images and labels; for
-    OCT per-patch arrays with the B-scan each patch belongs to."""
-    from tf_fanogan.paper import datasets
-
-    if name == "elpv":
-        return datasets.load_elpv(seed=0), "ELPV solar cells (normal: defect probability 0; anomalous: >= 2/3)"
-    if name.startswith("fashion_mnist_c"):
-        k = int(name.rsplit("c", 1)[1])
-        d = datasets.load_fashion_mnist(k, seed=0, pad_to=args.image_size)
-        return d, (f"Fashion-MNIST one-class, normal class {k} ({d['class_name']}); test = the whole 10 000-image "
-                   "test set; 28×28 zero-padded to the model size")
-    if name == "magnetic_tile":
-        d = datasets.load_magnetic_tile(args.image_size, seed=0)
-        return d, "Magnetic tile (MT_Free normal; five defect classes anomalous), squashed to the model size"
-    if name == "oct":
-        return load_oct(), ("OCT B-scans (oct_kermany_tiny), 64×64 patches inside the retina (stride 32) resized to "
-                            "the model size, NORMAL patients split into train/holdout/test, B-scan score = top-5 "
-                            "mean of patch scores")
-    raise ValueError(name)
-
-
-def load_oct():
-    from tf_fanogan.paper import datasets
-    from tf_fanogan.paper import oct
-
-    split = datasets.split_oct_by_patient(datasets.load_oct_bscans(), seed=0)
-
-    def patches(group):
-        out, owner = [], []
-        for i, s in enumerate(group):
-            p, _, _ = oct.bscan_patches(s["image"], 64, 32)
-            out.append(p)
-            owner += [i] * len(p)
-        return np.concatenate(out), np.array(owner)
-
-    train, _ = patches(split["train"])
-    holdout, holdout_owner = patches(split["holdout"])
-    test, test_owner = patches(split["test"])
-    return {"train": train, "holdout": holdout, "holdout_owner": holdout_owner, "test_images": test,
-            "test_owner": test_owner, "test_labels": np.array([s["label"] for s in split["test"]]),
-            "n_scans": {k: len(v) for k, v in split.items()}}
-
-
-class Items:
-    """Per-image scores -> per-test-item scores (identity, or B-scan top-5 mean for OCT)."""
-
-    def __init__(self, data):
-        self.owner, self.hold_owner = data.get("test_owner"), data.get("holdout_owner")
-        self.labels = np.asarray(data["test_labels"])
-
-    @staticmethod
-    def _agg(scores, owner):
-        from tf_fanogan.paper import oct
-
-        return np.array([oct.aggregate(scores[owner == i])["top_k_mean"] for i in np.unique(owner)])
-
-    def test(self, scores, owner=None):
-        owner = self.owner if owner is None else owner
-        return scores if owner is None else self._agg(scores, owner)
-
-    def holdout(self, scores):
-        return scores if self.hold_owner is None else self._agg(scores, self.hold_owner)
-
-
-def balanced_subset(labels, size, rng):
-    """Seeded subset of up to ``size`` items, half normal and half anomalous where possible."""
-    normal, anomalous = np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)
-    n_normal = min(len(normal), size // 2)
-    n_anomalous = min(len(anomalous), size - n_normal)
-    return np.sort(np.concatenate([rng.choice(normal, n_normal, replace=False),
-                                   rng.choice(anomalous, n_anomalous, replace=False)]))
-
-
+# ------------------------------------------------------------------ metrics
 def metrics(items: Items, test_scores, hold_scores, labels=None, owner=None) -> dict:
     from tf_fanogan.evaluation.metrics import image_metrics, threshold_at_fpr
 
@@ -295,16 +222,6 @@ def iterative_unit(name, budget, seed, data, items, args, units) -> dict:
 
 def row_name(objective: str, init: str, steps: int) -> str:
     return f"iterative ({objective}, from {'E(x)' if init == 'encoder' else 'prior'}, {steps} steps)"
-
-
-def subsample(data, n: int = 40) -> dict:
-    """A smoke run's data (``--quick``): the first ``n`` training and hold-out images and ``n / 2``
-    test images of each label (data sets scored per image only)."""
-    labels = np.asarray(data["test_labels"])
-    keep = np.r_[np.flatnonzero(labels == 0)[:n // 2], np.flatnonzero(labels == 1)[:n // 2]]
-    test = data["test_images"]
-    return {**data, "train": data["train"][:n], "holdout": data["holdout"][:n], "test_labels": labels[keep],
-            "test_images": (test[keep] if isinstance(test, np.ndarray) else [test[i] for i in keep])}
 
 
 def run(name, budget, seed, args, units) -> None:
