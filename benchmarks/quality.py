@@ -175,6 +175,11 @@ def iterative_unit(name, budget, seed, data, items, args, units) -> dict:
 
     units.run(f"{name}/{budget}/seed{seed}/izi_f",  # its detector is the one searched
               lambda: encoder_unit(name, budget, seed, "izi_f", data, items, args))
+    if not os.path.isdir(work(args, name, budget, seed, "izi_f_detector")):
+        # the izi_f unit finished on another machine (units are committed, work directories are
+        # not): train its detector again; training is deterministic per seed and commit
+        print(f"[{name} {budget} seed {seed}] izi_f detector absent: training it again", flush=True)
+        encoder_unit(name, budget, seed, "izi_f", data, items, args)
     det = FAnoGAN.load(work(args, name, budget, seed, "izi_f_detector"))
     x_test, x_hold = det.prepare(data["test_images"]), det.prepare(data["holdout"])
     rng = np.random.default_rng(seed)
