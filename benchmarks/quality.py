@@ -232,7 +232,11 @@ def row_name(objective: str, init: str, steps: int) -> str:
 
 
 def run(name, budget, seed, args, units) -> None:
-    data, description = load(name, args)
+    try:
+        data, description = load(name, args)
+    except FileNotFoundError as e:  # shared data absent: say so; a missing file later is an error
+        print(f"[{name}] skipped: {e}", flush=True)
+        return
     if args.quick and "test_owner" not in data:
         data = subsample(data)
     items = Items(data)
@@ -374,10 +378,7 @@ def main(argv=None) -> int:
     if not args.report_only:
         for seed in [int(s) for s in args.seeds.split(",")]:  # seed-major: each data set gets seed 0 first
             for name in names:
-                try:
-                    run(name, args.budget, seed, args, units)
-                except FileNotFoundError as e:
-                    print(f"[{name}] skipped: {e}", flush=True)
+                run(name, args.budget, seed, args, units)
     stored = units.all()
     from benchmarks._report import write_section
 
