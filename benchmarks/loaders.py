@@ -81,6 +81,24 @@ def balanced_subset(labels, size, rng):
                                    rng.choice(anomalous, n_anomalous, replace=False)]))
 
 
+def iterative_subsets(items: Items, n_holdout: int, size: int, holdout_size: int, rng):
+    """The iterative search's seeded test subset and hold-out subset. Returns ``(sub_items, sub,
+    owner, hold_sub, hold_items)``: ``size`` class-balanced test items (OCT: B-scans) and the rows
+    of their images, with the owner of each row (``None`` where items are images); up to
+    ``holdout_size`` hold-out images (OCT: every hold-out patch) and the hold-out's :class:`Items`."""
+    sub_items = balanced_subset(items.labels, size, rng)
+    if items.owner is None:
+        sub, owner = sub_items, None
+    else:  # OCT: whole B-scans
+        sub = np.flatnonzero(np.isin(items.owner, sub_items))
+        owner = items.owner[sub]
+    hold_sub = np.arange(n_holdout) if items.hold_owner is not None else np.sort(
+        rng.choice(n_holdout, min(n_holdout, holdout_size), replace=False))
+    hold_items = Items({"test_labels": np.zeros(1), "holdout_owner": None if items.hold_owner is None
+                        else items.hold_owner[hold_sub]})
+    return sub_items, sub, owner, hold_sub, hold_items
+
+
 def subsample(data, n: int = 40) -> dict:
     """A smoke run's data (``--quick``): the first ``n`` training and hold-out images and ``n / 2``
     test images of each label (data sets scored per image only)."""

@@ -17,7 +17,8 @@ come from normal hold-out images (5% FPR); test labels only compute metrics.
 Every (data set, budget, seed, method) is a unit stored under ``<out>/units/`` when it
 finishes; a rerun after any interruption skips finished units (and training inside a unit
 resumes per epoch from its work directory). ``--record`` rewrites the ``quality-<data>-<budget>``
-sections of BENCHMARKS.md from every stored unit.
+sections of BENCHMARKS.md from every stored unit. ``--methods izi_f`` runs only the izi_f units
+(with critic-only and the score variants), e.g. over every data set before the other methods.
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks._report import median, timings  # noqa: E402
-from benchmarks.loaders import Items, balanced_subset, load, subsample  # noqa: E402
+from benchmarks.loaders import Items, iterative_subsets, load, subsample  # noqa: E402
 from benchmarks.units import Units, fmt, git_commit, mean_std  # noqa: E402
 
 DATASETS = ("elpv", "fashion_mnist", "magnetic_tile", "oct")
 BUDGETS = {"short": (1000, 1000), "long": (3000, 3000)}  # (generator, encoder) updates; short = make demo
 FPR = 0.05
 ENCODER_METHODS = ("izi_f", "izi", "ziz")
+METHODS = (*ENCODER_METHODS, "ae", "iterative")  # one unit each per (data set, budget, seed)
 SCORE_VARIANTS = (("izi_f, normalized terms", {"normalize": True}),  # scoring options of the same detector
                   ("izi_f, top-1% A_R", {"residual_pooling": "topk", "topk_fraction": 0.01}),
                   ("izi_f, normalized + top-1% A_R", {"normalize": True, "residual_pooling": "topk",
@@ -183,18 +185,9 @@ def iterative_unit(name, budget, seed, data, items, args, units) -> dict:
     det = FAnoGAN.load(work(args, name, budget, seed, "izi_f_detector"))
     x_test, x_hold = det.prepare(data["test_images"]), det.prepare(data["holdout"])
     rng = np.random.default_rng(seed)
-    if items.owner is None:
-        sub_items = balanced_subset(items.labels, args.iterative_items, rng)
-        sub = sub_items
-        owner = None
-    else:  # OCT: whole B-scans
-        sub_items = balanced_subset(items.labels, args.oct_scans, rng)
-        sub = np.flatnonzero(np.isin(items.owner, sub_items))
-        owner = items.owner[sub]
-    hold_sub = np.arange(len(x_hold)) if items.hold_owner is not None else np.sort(
-        rng.choice(len(x_hold), min(len(x_hold), args.iterative_holdout), replace=False))
-    hold_items = Items({"test_labels": np.zeros(1), "holdout_owner": None if items.hold_owner is None
-                        else items.hold_owner[hold_sub]})
+    sub_items, sub, owner, hold_sub, hold_items = iterative_subsets(
+        items, len(x_hold), args.oct_scans if items.owner is not None else args.iterative_items,
+        args.iterative_holdout, rng)
     labels = items.labels[sub_items]
     lr_images = x_hold[np.sort(rng.choice(len(x_hold), min(len(x_hold), 32), replace=False))]
     out = {"rows": {}, "ms_per_image": {}, "learning_rate": {}, "n_images": int(len(sub)),
@@ -245,10 +238,12 @@ def run(name, budget, seed, args, units) -> None:
             "config": config(args, budget, seed).to_dict()}
     units.run(f"{name}/{budget}/meta", lambda: meta)
     for mode in ENCODER_METHODS:
-        units.run(f"{name}/{budget}/seed{seed}/{mode}",
-                  lambda: encoder_unit(name, budget, seed, mode, data, items, args))
-    units.run(f"{name}/{budget}/seed{seed}/ae", lambda: ae_unit(name, budget, seed, data, items, args))
-    if not args.no_iterative:
+        if mode in args.methods:
+            units.run(f"{name}/{budget}/seed{seed}/{mode}",
+                      lambda: encoder_unit(name, budget, seed, mode, data, items, args))
+    if "ae" in args.methods:
+        units.run(f"{name}/{budget}/seed{seed}/ae", lambda: ae_unit(name, budget, seed, data, items, args))
+    if "iterative" in args.methods:
         units.run(f"{name}/{budget}/seed{seed}/iterative",
                   lambda: iterative_unit(name, budget, seed, data, items, args, units))
 
@@ -359,13 +354,22 @@ def main(argv=None) -> int:
     p.add_argument("--iterative-items", type=int, default=256)
     p.add_argument("--iterative-holdout", type=int, default=64)
     p.add_argument("--oct-scans", type=int, default=20)
-    p.add_argument("--no-iterative", action="store_true")
+    p.add_argument("--methods", default=",".join(METHODS),
+                   help="units to run, of " + ",".join(METHODS) + " (critic-only and the score variants come "
+                   "with izi_f); e.g. izi_f first over every data set, the rest in a later call")
+    p.add_argument("--no-iterative", action="store_true", help="leave iterative out of --methods")
     p.add_argument("--out", default="benchmarks/results/quality")
     p.add_argument("--docs", default="docs/benchmarks")
     p.add_argument("--report-only", action="store_true", help="rewrite the sections from stored units")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny model and budget, ELPV, one seed")
     p.add_argument("--record", action="store_true")
     args = p.parse_args(argv)
+    args.methods = [m for m in args.methods.split(",") if m]
+    unknown = sorted(set(args.methods) - set(METHODS))
+    if unknown:
+        p.error(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    if args.no_iterative:
+        args.methods = [m for m in args.methods if m != "iterative"]
     if args.quick:
         BUDGETS["short"] = (2, 2)
         args.datasets, args.seeds, args.image_size, args.dim = "elpv", "0", 16, 8

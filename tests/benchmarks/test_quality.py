@@ -24,3 +24,30 @@ def test_quality_quick(tmp_path):
     third = run("benchmarks.quality", "--quick", "--out", str(tmp_path / "q"), "--docs", str(tmp_path / "docs"))
     assert "[unit] elpv/short/seed0/iterative" in third and "izi_f detector absent: training it again" in third
     assert os.path.exists(tmp_path / "q" / "units" / "elpv__short__seed0__iterative.json")
+
+
+def test_methods_option_names_an_unknown_method(capsys):
+    import pytest
+
+    from benchmarks import quality
+
+    with pytest.raises(SystemExit) as e:
+        quality.main(["--methods", "izi_f,bogus", "--report-only"])
+    assert e.value.code == 2 and "--methods: unknown bogus" in capsys.readouterr().err
+
+
+def test_methods_option_runs_only_the_named_units(tmp_path, monkeypatch):
+    from benchmarks import quality
+
+    ran = []
+    monkeypatch.setattr(quality, "load", lambda name, args: ({"train": [0], "holdout": [0], "test_images": [0],
+                                                              "test_labels": [0, 1]}, "toy"))
+    monkeypatch.setattr(quality, "config", lambda *a: type("C", (), {"to_dict": lambda self: {}})())
+    monkeypatch.setattr(quality, "encoder_unit", lambda name, budget, seed, mode, *a: ran.append(mode) or {})
+    monkeypatch.setattr(quality, "ae_unit", lambda *a: ran.append("ae") or {})
+    monkeypatch.setattr(quality, "iterative_unit", lambda *a: ran.append("iterative") or {})
+    monkeypatch.setattr(quality, "markdown", lambda *a: None)
+    quality.main(["--datasets", "elpv", "--seeds", "0", "--methods", "izi_f,ae", "--out", str(tmp_path)])
+    assert ran == ["izi_f", "ae"]
+    quality.main(["--datasets", "elpv", "--seeds", "0", "--no-iterative", "--out", str(tmp_path)])
+    assert ran == ["izi_f", "ae", "izi", "ziz"]  # finished units are not run again; iterative left out
