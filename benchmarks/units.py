@@ -50,6 +50,21 @@ class Units:
         os.replace(tmp, self.path(key))
         return value
 
+    def amend(self, key: str, extra: dict) -> dict:
+        """Adds figures to a finished unit, keeping its commit and time; the amending commit is
+        recorded under ``amended``."""
+        value = self.get(key)
+        value.update(extra)
+        value.setdefault("amended", []).append({"keys": sorted(extra), "commit": git_commit(),
+                                                "at": time.strftime("%Y-%m-%d %H:%M:%S")})
+        tmp = self.path(key) + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(value, f, indent=2, default=float)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path(key))
+        return value
+
     def run(self, key: str, fn) -> dict:
         """The unit's stored result, or ``fn()``'s, stored."""
         done = self.get(key)
