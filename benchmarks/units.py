@@ -41,7 +41,10 @@ class Units:
             return None
 
     def put(self, key: str, value: dict) -> dict:
-        value = {**value, "unit": key, "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "commit": git_commit()}
+        return self._write(key, {**value, "unit": key, "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                 "commit": git_commit()})
+
+    def _write(self, key: str, value: dict) -> dict:
         tmp = self.path(key) + ".tmp"
         with open(tmp, "w") as f:
             json.dump(value, f, indent=2, default=float)
@@ -57,13 +60,7 @@ class Units:
         value.update(extra)
         value.setdefault("amended", []).append({"keys": sorted(extra), "commit": git_commit(),
                                                 "at": time.strftime("%Y-%m-%d %H:%M:%S")})
-        tmp = self.path(key) + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(value, f, indent=2, default=float)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path(key))
-        return value
+        return self._write(key, value)
 
     def run(self, key: str, fn) -> dict:
         """The unit's stored result, or ``fn()``'s, stored."""
