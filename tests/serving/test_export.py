@@ -222,3 +222,14 @@ def test_parity_across_formats_and_paths(trained_detector, base, server, tmp_pat
             assert rel <= 1e-5 and flag == ref_flag, (fmt, where, score, ref_score)
             report(test="parity", format=fmt, path=where, result=f"{rel:.1e}")
     grpc_client.close()
+
+
+def test_empty_image_bytes_batch_is_named_every_time(base):
+    """The empty-batch check runs before the format check, whose first-offender argmax fails on an
+    empty batch: unordered, TF's scheduler sometimes ran the argmax first (a flaky CI failure)."""
+    import tensorflow as tf
+
+    fn = tf.saved_model.load(os.path.join(base, "fanogan", "1")).signatures[sig.SCORE_IMAGE_BYTES]
+    for _ in range(200):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="image_bytes: empty batch \\(0 images\\)"):
+            fn(**{sig.IMAGE_BYTES: tf.constant([], tf.string)})

@@ -130,7 +130,9 @@ def serving_functions(detector):
         image_bytes = tf.ensure_shape(image_bytes, [None])
         checks = [tf.debugging.Assert(tf.size(image_bytes) > 0,
                                       [f"{sig.IMAGE_BYTES}: empty batch (0 images); send at least one image"])]
-        with tf.control_dependencies(checks + [check_format(image_bytes)]):
+        with tf.control_dependencies(checks):  # the format check's argmax fails on an empty batch
+            checks.append(check_format(image_bytes))
+        with tf.control_dependencies(checks):
             images = tf.map_fn(
                 lambda i: decode_image(image_bytes[i], channels, size, i, **policy,
                                        tile_stride=detector.config.data.tile_stride),
