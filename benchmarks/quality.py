@@ -16,9 +16,10 @@ come from normal hold-out images (5% FPR); test labels only compute metrics.
 
 Every (data set, budget, seed, method) is a unit stored under ``<out>/units/`` when it
 finishes; a rerun after any interruption skips finished units (and training inside a unit
-resumes per epoch from its work directory). ``--record`` rewrites the ``quality-<data>-<budget>``
-sections of BENCHMARKS.md from every stored unit. ``--methods izi_f`` runs only the izi_f units
-(with critic-only and the score variants), e.g. over every data set before the other methods.
+resumes per epoch from its work directory). ``--record`` rewrites the quality sections of
+BENCHMARKS.md from every stored unit (:mod:`benchmarks.quality_report`; Fashion-MNIST's ten
+classes share one). ``--methods izi_f`` runs only the izi_f units (with critic-only and the
+score variants), e.g. over every data set before the other methods.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks._report import median, timings  # noqa: E402
 from benchmarks.loaders import Items, iterative_subsets, load, subsample  # noqa: E402
-from benchmarks.units import Units, fmt, git_commit, mean_std  # noqa: E402
+from benchmarks.units import Units, git_commit  # noqa: E402
 
 DATASETS = ("elpv", "fashion_mnist", "magnetic_tile", "oct")
 BUDGETS = {"short": (1000, 1000), "long": (3000, 3000)}  # (generator, encoder) updates; short = make demo
@@ -248,87 +249,7 @@ def run(name, budget, seed, args, units) -> None:
                   lambda: iterative_unit(name, budget, seed, data, items, args, units))
 
 
-# ------------------------------------------------------------------ report
-def markdown(name: str, budget: str, units: dict, args) -> str | None:
-    from benchmarks._report import machine
-
-    prefix = f"{name}/{budget}/"
-    mine = {k[len(prefix):]: v for k, v in units.items() if k.startswith(prefix)}
-    meta = mine.get("meta")
-    if meta is None:
-        return None
-    seeds = sorted({k.split("/")[0] for k in mine if k.startswith("seed")})
-    rows: dict[str, list[dict]] = {}
-    speed: dict[str, list[float]] = {}
-    commits = sorted({v["commit"][:10] for v in mine.values() if "commit" in v})
-    for seed in seeds:
-        for method in (*ENCODER_METHODS, "ae", "iterative"):
-            u = mine.get(f"{seed}/{method}")
-            if u is None:
-                continue
-            for row, m in u["rows"].items():
-                rows.setdefault(row, []).append(m)
-                ms = u["ms_per_image"][row] if isinstance(u["ms_per_image"], dict) else u["ms_per_image"]
-                speed.setdefault(row, []).append(ms)
-    g, e = BUDGETS[budget]
-    c = meta["config"]
-    lines = [f"## Quality: {name}, {budget} budget", "",
-             f"{meta['description']}. Command: `python -m benchmarks.quality --datasets {name.split('_c')[0]} "
-             f"--budget {budget} --record`, run from a worktree of commit(s) {', '.join(f'`{x}`' for x in commits)}. "
-             f"Machine: {machine()}.",
-             f"CPU recipe (`tf_fanogan.recipes.cpu_recipe`): {c['model']['image_size']}×{c['model']['image_size']}, "
-             f"width {c['model']['dim']}, z ~ N(0, I) with a linear encoder head; {g} generator updates (batch "
-             f"{c['gan']['batch_size']}, Adam {c['gan']['learning_rate']:g}) and {e} encoder updates per detector. "
-             f"{meta['n_train']} normal training images, {meta['n_holdout']} held-out normal images (thresholds at "
-             f"{FPR:.0%} FPR, AE early stopping, iterative step size), test {meta['n_test_items']} items "
-             f"({meta['n_test_anomalous']} anomalous). Seeds: {len(seeds)} (weights, noise and order; the data split "
-             "is fixed). Mean ± std over seeds; per-seed values in `benchmarks/results/quality/units/`. Times per "
-             "image are medians over seeds: a unit timed while another job shared the 2 cores reads slower.", "",
-             "| method | seeds | AUROC | AUPR | F1 | ms / image (median) |", "|---|---|---|---|---|---|"]
-    main_rows = [r for r in rows if "subset" not in r and not r.startswith("iterative")]
-    best = max(main_rows, key=lambda r: mean_std([m["auroc"] for m in rows[r]])[0]) if main_rows else None
-    for row in sorted(rows, key=lambda r: (r.startswith("iterative") or "subset" in r, r != "izi_f")):
-        ms = rows[row]
-        label = f"**{row}**" if row == best else row
-        lines.append(f"| {label} | {len(ms)} | {fmt([m['auroc'] for m in ms])} | {fmt([m['aupr'] for m in ms])} | "
-                     f"{fmt([m['f1'] for m in ms])} | {median(speed[row]):.3f} |")
-    it = [mine[f"{s}/iterative"] for s in seeds if f"{s}/iterative" in mine]
-    if it:
-        grid = sorted({float(lr) for u in it for v in u["learning_rate"].values() for lr in v["mean_objective"]})
-        chosen = sorted({f"{k} {v['chosen']:g}" for u in it for k, v in u["learning_rate"].items()})
-        edge = any(v["chosen"] == max(map(float, v["mean_objective"])) for u in it for v in u["learning_rate"].values())
-        lines += ["", f"Iterative rows and the f-AnoGAN subset row: a seeded, class-balanced subset of "
-                  f"{it[0]['n_items']} test items ({it[0]['n_images']} images) per seed; step size chosen per seed "
-                  f"from {', '.join(f'{g:g}' for g in grid)} by the lowest mean objective on 32 held-out normal images "
-                  f"(chosen: {', '.join(chosen)})"
-                  + ("; a chosen size at the top of its grid means a larger one might search better." if edge
-                     else ".")]
-    slow = row_name("anogan", "prior", max(ITERATIVE_STEPS))
-    ratios = [u["ms_per_image"][slow] / u["ms_per_image"][SUBSET_ROW] for u in it if slow in u["ms_per_image"]]
-    if ratios:  # each ratio within one unit: both timed in one process, on the same images
-        lines += ["", f"Speed: f-AnoGAN's one forward pass is {fmt(ratios, 0)}× faster per image than {slow} "
-                  "on the same subset (both batched and compiled; each seed's ratio from one run, mean ± std over seeds)."]
-    ae = [mine[f"{s}/ae"] for s in seeds if f"{s}/ae" in mine]
-    if ae:
-        lines += ["", "AE: Adam rate chosen from " + ", ".join(ae[0]["choice"]["learning_rates"]) +
-                  " by the held-out normal MSE, early stopping (patience 5 epochs) on it; chosen per seed: " +
-                  ", ".join(f"{u['choice']['chosen_learning_rate']:g}" for u in ae) + "."]
-    fprs = [mine[f"{s}/izi_f"]["test_normal_fpr"] for s in seeds if "test_normal_fpr" in mine.get(f"{s}/izi_f", {})]
-    if fprs:
-        lines += ["", f"False-positive rate on the **test** normals ({fprs[0]['n_test_normals']} images; hold-out "
-                  f"{fprs[0]['n_holdout']}), izi_f: flagging `p_value <= 0.05` "
-                  f"{fmt([f['p_value <= 0.05'] for f in fprs])}, the 5%-FPR threshold "
-                  f"{fmt([f['threshold at 5% hold-out FPR'] for f in fprs])}. The p-value's guarantee (FPR <= 5%) "
-                  "holds for test normals exchangeable with the hold-out; a figure above it says they are not "
-                  "(another acquisition, another split of the source)."]
-    pics = [u.get("pictures") for s in seeds for u in [mine.get(f"{s}/izi_f")] if u and u.get("pictures")]
-    if pics:
-        lines += ["", f"Seed 0: [G(z) samples]({pics[0][0]}), [held-out normal images and reconstructions]({pics[0][1]})."]
-    walls = [u.get("unit_wall_s", 0) for u in mine.values() if isinstance(u, dict)]
-    lines += ["", f"Total unit wall time: {sum(walls) / 3600:.2f} h."]
-    return "\n".join(lines) + "\n"
-
-
+# ------------------------------------------------------------------ command line
 def expand(datasets: str, classes: str) -> list[str]:
     out = []
     for name in datasets.split(","):
@@ -384,15 +305,13 @@ def main(argv=None) -> int:
         for seed in [int(s) for s in args.seeds.split(",")]:  # seed-major: each data set gets seed 0 first
             for name in names:
                 run(name, args.budget, seed, args, units)
-    stored = units.all()
     from benchmarks._report import write_section
+    from benchmarks.quality_report import sections
 
-    for name in names:
-        text = markdown(name, args.budget, stored, args)
-        if text:
-            print(text)
-            if args.record:
-                write_section(f"quality-{name}-{args.budget}", text)
+    for section, text in sections(names, args.budget, units.all(), ENCODER_METHODS, FPR, SUBSET_ROW).items():
+        print(text)
+        if args.record:
+            write_section(section, text)
     return 0
 
 

@@ -46,7 +46,7 @@ def test_methods_option_runs_only_the_named_units(tmp_path, monkeypatch):
     monkeypatch.setattr(quality, "encoder_unit", lambda name, budget, seed, mode, *a: ran.append(mode) or {})
     monkeypatch.setattr(quality, "ae_unit", lambda *a: ran.append("ae") or {})
     monkeypatch.setattr(quality, "iterative_unit", lambda *a: ran.append("iterative") or {})
-    monkeypatch.setattr(quality, "markdown", lambda *a: None)
+    monkeypatch.setattr("benchmarks.quality_report.sections", lambda *a: {})
     quality.main(["--datasets", "elpv", "--seeds", "0", "--methods", "izi_f,ae", "--out", str(tmp_path)])
     assert ran == ["izi_f", "ae"]
     quality.main(["--datasets", "elpv", "--seeds", "0", "--no-iterative", "--out", str(tmp_path)])

@@ -1,0 +1,45 @@
+"""The quality sections from stored units: Fashion-MNIST's classes in one table, means over classes."""
+
+from benchmarks.quality_report import sections
+
+CONFIG = {"model": {"image_size": 32, "dim": 16, "latent_prior": "normal"},
+          "gan": {"iterations": 1000, "batch_size": 16, "learning_rate": 2e-4},
+          "encoder": {"iterations": 1000}}
+
+
+def _meta(k):
+    return {"description": f"Fashion-MNIST one-class, normal class {k} (c{k}); test = the whole set", "n_train": 5400,
+            "n_holdout": 600, "n_test_items": 10000, "n_test_anomalous": 9000, "config": CONFIG, "commit": "a" * 40}
+
+
+def _m(auroc):
+    return {"auroc": auroc, "aupr": 0.5, "f1": 0.5}
+
+
+def _units():
+    u = {}
+    for k, seeds in ((0, {0: (0.9, 0.8, 0.02), 1: (0.8, 0.9, 0.04)}), (1, {0: (0.6, 0.7, 0.06)})):
+        u[f"fashion_mnist_c{k}/short/meta"] = _meta(k)
+        for s, (izi_f, critic, fpr) in seeds.items():
+            u[f"fashion_mnist_c{k}/short/seed{s}/izi_f"] = {
+                "rows": {"izi_f": _m(izi_f), "critic-only": _m(critic)}, "ms_per_image": 1.0, "commit": "b" * 40,
+                "test_normal_fpr": {"p_value <= 0.05": fpr}, "unit_wall_s": 1800.0}
+    u["fashion_mnist_c1/short/seed0/ae"] = {"rows": {"AE": _m(0.5)}, "ms_per_image": 0.5, "unit_wall_s": 1800.0}
+    return u
+
+
+def test_fashion_mnist_classes_share_one_table_with_means_over_classes():
+    out = sections(["fashion_mnist_c0", "fashion_mnist_c1", "fashion_mnist_c2"], "short", _units(),
+                   ("izi_f", "izi", "ziz"), 0.05, "subset")
+    assert list(out) == ["quality-fashion_mnist-short"]  # no section per class; class 2 has no units yet
+    text = out["quality-fashion_mnist-short"]
+    assert "| normal class | seeds | izi_f | critic-only | AE | FPR of p ≤ 0.05 on test normals |" in text
+    assert "| 0 (c0) | 2 | 0.8500 ± 0.0707 | 0.8500 ± 0.0707 | — | 0.030 ± 0.014 |" in text
+    assert "| 1 (c1) | 1 | 0.6000 | 0.7000 | 0.5000 | 0.060 |" in text
+    # means over classes of each class's mean; critic-only wins (0.775 vs 0.725); AE has one class
+    assert "| mean over 2 classes | | 0.7250 | **0.7750** | 0.5000 (1) | 0.045 |" in text
+    assert "1000 generator updates" in text and "`bbbbbbbbbb`" in text and "Total unit wall time: 2.00 h." in text
+
+
+def test_no_units_no_section():
+    assert sections(["elpv", "fashion_mnist_c0"], "long", _units(), ("izi_f",), 0.05, "subset") == {}
