@@ -193,11 +193,13 @@ def one_class_markdown(classes, budget: str, units: dict, encoder_methods, fpr: 
     for c in cols:
         m = f"{mean_std(means[c])[0]:.4f}" + (f" ({len(means[c])})" if len(means[c]) != n else "")
         mean_cells.append(f"**{m}**" if c == best else m)
-    lines.append(f"| mean over {n} classes | | " + " | ".join(mean_cells) +
+    lines.append(f"| mean over {n} class{'es' if n > 1 else ''} | | " + " | ".join(mean_cells) +
                  f" | {mean_std(all_fpr)[0]:.3f}" + (f" ({len(all_fpr)})" if len(all_fpr) != n else "") + " |")
-    lines += ["", "FPR column: the share of the class's **test** images flagged by `p_value <= 0.05` (izi_f, "
-              "calibrated on the class's hold-out); its guarantee holds for test normals exchangeable with the "
-              "hold-out (here: the same source, another split)."]
+    n_normals = next((u["test_normal_fpr"]["n_test_normals"] for m in per_class.values() for u in m.values()
+                      if isinstance(u, dict) and "n_test_normals" in u.get("test_normal_fpr", {})), None)
+    lines += ["", f"FPR column: the share of the normal class's {n_normals or ''} **test** images flagged by "
+              "`p_value <= 0.05` (izi_f, calibrated on the class's hold-out); its guarantee (FPR <= 5%) holds for "
+              "test normals exchangeable with the hold-out (here: the same source, another split)."]
     pics = [(name, u["pictures"]) for name, mine in per_class.items() for u in [mine.get("seed0/izi_f")]
             if u and u.get("pictures")]
     if pics:
