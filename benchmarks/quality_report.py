@@ -8,6 +8,7 @@ paper (and issue 14's target) quote.
 
 from __future__ import annotations
 
+import math
 import re
 
 from benchmarks._report import machine, median
@@ -68,6 +69,19 @@ def _recipe(meta: dict, fpr: float) -> str:
             f"updates per detector. {meta['n_train']} normal training images, {meta['n_holdout']} held-out normal "
             f"images (thresholds at {fpr:.0%} FPR, AE early stopping, iterative step size), test "
             f"{meta['n_test_items']} items ({meta['n_test_anomalous']} anomalous)")
+
+
+def _spread_note(n_holdout: int, n_test: int, alpha: float) -> str:
+    """How far one calibration's test FPR scatters under exchangeability: the conformal FPR
+    given a hold-out of n is Beta-distributed with variance about alpha(1-alpha)/(n+2), and the
+    test normals are a binomial sample of it."""
+    if not (n_holdout and n_test):
+        return "a figure above it says they are not."
+    sd = math.sqrt(alpha * (1 - alpha) * (1 / (n_holdout + 2) + 1 / n_test))
+    return (f"under it, one calibration's FPR on {n_test} test normals scatters by about ±{sd:.3f} (one std: the "
+            f"hold-out's {n_holdout} and the test's images are both samples), so only a figure more than about "
+            f"{alpha + 2 * sd:.3f} says the test normals differ from the hold-out (another acquisition, another "
+            "split of the source).")
 
 
 def _commits(units) -> str:
@@ -135,8 +149,8 @@ def markdown(name: str, budget: str, units: dict, encoder_methods, fpr: float, s
                   f"{fprs[0]['n_holdout']}), izi_f: flagging `p_value <= 0.05` "
                   f"{fmt([f['p_value <= 0.05'] for f in fprs])}, the 5%-FPR threshold "
                   f"{fmt([f['threshold at 5% hold-out FPR'] for f in fprs])}. The p-value's guarantee (FPR <= 5%) "
-                  "holds for test normals exchangeable with the hold-out; a figure above it says they are not "
-                  "(another acquisition, another split of the source)."]
+                  "holds for test normals exchangeable with the hold-out; "
+                  + _spread_note(fprs[0]["n_holdout"], fprs[0]["n_test_normals"], fpr)]
     pics = [u.get("pictures") for s in seeds for u in [mine.get(f"{s}/izi_f")] if u and u.get("pictures")]
     if pics:
         lines += ["", f"Seed 0: [G(z) samples]({pics[0][0]}), [held-out normal images and reconstructions]({pics[0][1]})."]
@@ -197,9 +211,13 @@ def one_class_markdown(classes, budget: str, units: dict, encoder_methods, fpr: 
                  f" | {mean_std(all_fpr)[0]:.3f}" + (f" ({len(all_fpr)})" if len(all_fpr) != n else "") + " |")
     n_normals = next((u["test_normal_fpr"]["n_test_normals"] for m in per_class.values() for u in m.values()
                       if isinstance(u, dict) and "n_test_normals" in u.get("test_normal_fpr", {})), None)
-    lines += ["", f"FPR column: the share of the normal class's {n_normals or ''} **test** images flagged by "
+    n_hold, n_test = next(((u["test_normal_fpr"]["n_holdout"], u["test_normal_fpr"]["n_test_normals"])
+                           for m in per_class.values() for u in m.values()
+                           if isinstance(u, dict) and "n_test_normals" in u.get("test_normal_fpr", {})), (0, 0))
+    lines += ["", f"FPR column: the share of the normal class's {n_test} **test** images flagged by "
               "`p_value <= 0.05` (izi_f, calibrated on the class's hold-out); its guarantee (FPR <= 5%) holds for "
-              "test normals exchangeable with the hold-out (here: the same source, another split)."]
+              "test normals exchangeable with the hold-out (here: the same source, another split); "
+              + _spread_note(n_hold, n_test, fpr)]
     pics = [(name, u["pictures"]) for name, mine in per_class.items() for u in [mine.get("seed0/izi_f")]
             if u and u.get("pictures")]
     if pics:

@@ -43,3 +43,20 @@ def test_fashion_mnist_classes_share_one_table_with_means_over_classes():
 
 def test_no_units_no_section():
     assert sections(["elpv", "fashion_mnist_c0"], "long", _units(), ("izi_f",), 0.05, "subset") == {}
+
+
+def test_fpr_spread_note_matches_simulated_calibrations():
+    """The report's ± for a test-normal FPR under exchangeability is what repeated calibrations give."""
+    import re
+
+    import numpy as np
+
+    from benchmarks.quality_report import _spread_note
+    from tf_fanogan.scoring.scorer import conformal_p_values
+
+    n_hold, n_test, rng = 600, 1000, np.random.default_rng(0)
+    fprs = [float(np.mean(conformal_p_values(rng.normal(size=n_test), np.sort(rng.normal(size=n_hold))) <= 0.05))
+            for _ in range(400)]
+    claimed = float(re.search(r"±(\d\.\d+)", _spread_note(n_hold, n_test, 0.05)).group(1))
+    assert abs(np.std(fprs) - claimed) < 0.15 * claimed, (np.std(fprs), claimed)
+    assert np.mean(fprs) <= 0.05 + 2 * claimed / np.sqrt(len(fprs))
