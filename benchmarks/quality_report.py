@@ -178,8 +178,7 @@ def one_class_markdown(classes, budget: str, units: dict, encoder_methods, fpr: 
     cols = _order(cols)
     means = {c: [mean_std(table[n][c])[0] for n in table if c in table[n]] for c in cols}
     best = max((c for c in cols if _is_main(c)), key=lambda c: mean_std(means[c])[0], default=None)
-    first = next(iter(per_class.values()))
-    meta = first["meta"]
+    meta = next(iter(per_class.values()))["meta"]
     lines = [f"## Quality: Fashion-MNIST one-class, {budget} budget", "",
              f"Each class in turn is normal: its training images train the detector, {meta['n_holdout']} of them "
              f"are held out; the whole test set is scored ({meta['n_test_items']} images, "
@@ -209,8 +208,6 @@ def one_class_markdown(classes, budget: str, units: dict, encoder_methods, fpr: 
         mean_cells.append(f"**{m}**" if c == best else m)
     lines.append(f"| mean over {n} class{'es' if n > 1 else ''} | | " + " | ".join(mean_cells) +
                  f" | {mean_std(all_fpr)[0]:.3f}" + (f" ({len(all_fpr)})" if len(all_fpr) != n else "") + " |")
-    n_normals = next((u["test_normal_fpr"]["n_test_normals"] for m in per_class.values() for u in m.values()
-                      if isinstance(u, dict) and "n_test_normals" in u.get("test_normal_fpr", {})), None)
     n_hold, n_test = next(((u["test_normal_fpr"]["n_holdout"], u["test_normal_fpr"]["n_test_normals"])
                            for m in per_class.values() for u in m.values()
                            if isinstance(u, dict) and "n_test_normals" in u.get("test_normal_fpr", {})), (0, 0))
