@@ -8,8 +8,10 @@ and early stopping chosen on the normal hold-out loss; iterative AnoGAN mapping
 (:class:`tf_fanogan.paper.baselines.IterativeMapping`) starts from a seeded prior draw (and, as a
 second variant, from E(x)), stays on the prior's support, follows AnoGAN's objective (lambda =
 0.1, L1) or izi_f, with scores taken after 300 and 500 steps and its step size chosen on
-normal hold-out images; it runs on a seeded, class-balanced subset of the test set. Thresholds
-come from normal hold-out images (5% FPR); test labels only compute metrics.
+normal hold-out images; it runs on a seeded, class-balanced subset of the test set. Beside them,
+with no training and no seed, a reference: the pixel distance to the nearest normal training
+image (``knn``, run at seed 0 only). Thresholds come from normal hold-out images (5% FPR); test
+labels only compute metrics.
 
     python -m benchmarks.quality --budget long --datasets elpv,oct,magnetic_tile --record
     python -m benchmarks.quality --budget short --datasets fashion_mnist --fmnist-classes 0-9 --record
@@ -41,7 +43,8 @@ DATASETS = ("elpv", "fashion_mnist", "magnetic_tile", "oct")
 BUDGETS = {"short": (1000, 1000), "long": (3000, 3000)}  # (generator, encoder) updates; short = make demo
 FPR = 0.05
 ENCODER_METHODS = ("izi_f", "izi", "ziz")
-METHODS = (*ENCODER_METHODS, "ae", "iterative")  # one unit each per (data set, budget, seed)
+METHODS = (*ENCODER_METHODS, "ae", "iterative", "knn")  # one unit each per (data set, budget, seed)
+KNN_ROW = "pixel 1-NN (no training)"  # a reference: seed-free, so its unit runs at seed 0 only
 SCORE_VARIANTS = (("izi_f, normalized terms", {"normalize": True}),  # scoring options of the same detector
                   ("izi_f, top-1% A_R", {"residual_pooling": "topk", "topk_fraction": 0.01}),
                   ("izi_f, normalized + top-1% A_R", {"normalize": True, "residual_pooling": "topk",
@@ -171,6 +174,20 @@ def ae_unit(name, budget, seed, data, items, args) -> dict:
     return out
 
 
+def knn_unit(name, budget, data, items, args) -> dict:
+    from tf_fanogan.data.images import to_unit_range
+    from tf_fanogan.paper.baselines import nearest_neighbour_distance
+
+    m = config(args, budget, 0).model
+    x_train, x_hold, x_test = (to_unit_range(data[k], m.image_size, m.channels)
+                               for k in ("train", "holdout", "test_images"))
+    test, secs = timings(lambda: nearest_neighbour_distance(x_train, x_test), 3)
+    out = {"rows": {KNN_ROW: metrics(items, test, nearest_neighbour_distance(x_train, x_hold))},
+           "ms_per_image": 1000 * median(secs) / len(x_test), "n_train": int(len(x_train))}
+    print(f"[{name} {budget}] {KNN_ROW}: AUROC {out['rows'][KNN_ROW]['auroc']:.4f}", flush=True)
+    return out
+
+
 def iterative_unit(name, budget, seed, data, items, args, units) -> dict:
     from tf_fanogan import FAnoGAN
     from tf_fanogan import signatures as sig
@@ -247,6 +264,8 @@ def run(name, budget, seed, args, units) -> None:
     if "iterative" in args.methods:
         units.run(f"{name}/{budget}/seed{seed}/iterative",
                   lambda: iterative_unit(name, budget, seed, data, items, args, units))
+    if "knn" in args.methods and seed == 0:
+        units.run(f"{name}/{budget}/seed0/knn", lambda: knn_unit(name, budget, data, items, args))
 
 
 # ------------------------------------------------------------------ command line

@@ -16,6 +16,7 @@ from benchmarks.units import fmt, mean_std
 
 ONE_CLASS = "fashion_mnist_c"  # data set names of the one-class problems: fashion_mnist_c0 ... c9
 MAIN_ORDER = ("izi_f", "critic-only", "A_R only")  # first columns / rows; the rest keep their stored order
+REFERENCE = "pixel 1-NN"  # the no-training reference's row: last
 
 
 def sections(names, budget: str, units: dict, encoder_methods, fpr: float, subset_row: str) -> dict[str, str]:
@@ -48,7 +49,7 @@ def _rows(mine: dict, seeds, encoder_methods) -> tuple[dict, dict]:
     rows: dict[str, list[dict]] = {}
     speed: dict[str, list[float]] = {}
     for seed in seeds:
-        for method in (*encoder_methods, "ae", "iterative"):
+        for method in (*encoder_methods, "ae", "iterative", "knn"):
             u = mine.get(f"{seed}/{method}")
             if u is None:
                 continue
@@ -84,6 +85,16 @@ def _spread_note(n_holdout: int, n_test: int, alpha: float) -> str:
             "split of the source).")
 
 
+def _knn_note(mine: dict) -> list[str]:
+    u = mine.get("seed0/knn")
+    if u is None:
+        return []
+    return ["", f"{next(iter(u['rows']))}: a reference with no training and no seed (so one run): the RMS pixel "
+            f"distance, at the model's input size, of each image to its nearest of the {u['n_train']} normal "
+            "training images (`tf_fanogan.paper.baselines.nearest_neighbour_distance`). A learned detector that "
+            "does not beat it has learned no more than a memory of the training set holds."]
+
+
 def _commits(units) -> str:
     return ", ".join(f"`{x}`" for x in sorted({v["commit"][:10] for v in units if "commit" in v}))
 
@@ -93,7 +104,8 @@ def _is_main(row: str) -> bool:
 
 
 def _order(rows) -> list[str]:
-    return sorted(rows, key=lambda r: (not _is_main(r), r not in MAIN_ORDER,
+    """The paper's rows first, then the other methods as stored, the no-training reference last."""
+    return sorted(rows, key=lambda r: (not _is_main(r), r not in MAIN_ORDER, r.startswith(REFERENCE),
                                        MAIN_ORDER.index(r) if r in MAIN_ORDER else 0))
 
 
@@ -114,7 +126,7 @@ def markdown(name: str, budget: str, units: dict, encoder_methods, fpr: float, s
              "| method | seeds | AUROC | AUPR | F1 | ms / image (median) |", "|---|---|---|---|---|---|"]
     main_rows = [r for r in rows if _is_main(r)]
     best = max(main_rows, key=lambda r: mean_std([m["auroc"] for m in rows[r]])[0]) if main_rows else None
-    for row in sorted(rows, key=lambda r: (not _is_main(r), r != "izi_f")):
+    for row in sorted(rows, key=lambda r: (not _is_main(r), r != "izi_f", r.startswith(REFERENCE))):
         ms = rows[row]
         label = f"**{row}**" if row == best else row
         lines.append(f"| {label} | {len(ms)} | {fmt([m['auroc'] for m in ms])} | {fmt([m['aupr'] for m in ms])} | "
@@ -143,6 +155,7 @@ def markdown(name: str, budget: str, units: dict, encoder_methods, fpr: float, s
         lines += ["", "AE: Adam rate chosen from " + ", ".join(ae[0]["choice"]["learning_rates"]) +
                   " by the held-out normal MSE, early stopping (patience 5 epochs) on it; chosen per seed: " +
                   ", ".join(f"{u['choice']['chosen_learning_rate']:g}" for u in ae) + "."]
+    lines += _knn_note(mine)
     fprs = [mine[f"{s}/izi_f"]["test_normal_fpr"] for s in seeds if "test_normal_fpr" in mine.get(f"{s}/izi_f", {})]
     if fprs:
         lines += ["", f"False-positive rate on the **test** normals ({fprs[0]['n_test_normals']} images; hold-out "
@@ -177,7 +190,9 @@ def one_class_markdown(classes, budget: str, units: dict, encoder_methods, fpr: 
         cols += [r for r in rows if r not in cols]
     cols = _order(cols)
     means = {c: [mean_std(table[n][c])[0] for n in table if c in table[n]] for c in cols}
-    best = max((c for c in cols if _is_main(c)), key=lambda c: mean_std(means[c])[0], default=None)
+    n = len(per_class)  # the best mean is only bold among the columns that cover every class
+    best = max((c for c in cols if _is_main(c) and len(means[c]) == n), key=lambda c: mean_std(means[c])[0],
+               default=None)
     meta = next(iter(per_class.values()))["meta"]
     lines = [f"## Quality: Fashion-MNIST one-class, {budget} budget", "",
              f"Each class in turn is normal: its training images train the detector, {meta['n_holdout']} of them "
@@ -201,7 +216,6 @@ def one_class_markdown(classes, budget: str, units: dict, encoder_methods, fpr: 
         label = mine["meta"]["description"].split("normal class ", 1)[-1].split(";")[0]
         cells = [fmt(table[name][c]) if c in table[name] else "—" for c in cols]
         lines.append(f"| {label} | {len(seeds)} | " + " | ".join(cells) + f" | {fmt(fprs, 3) if fprs else '—'} |")
-    n = len(per_class)
     mean_cells = []
     for c in cols:
         m = f"{mean_std(means[c])[0]:.4f}" + (f" ({len(means[c])})" if len(means[c]) != n else "")
@@ -215,6 +229,7 @@ def one_class_markdown(classes, budget: str, units: dict, encoder_methods, fpr: 
               "`p_value <= 0.05` (izi_f, calibrated on the class's hold-out); its guarantee (FPR <= 5%) holds for "
               "test normals exchangeable with the hold-out (here: the same source, another split); "
               + _spread_note(n_hold, n_test, fpr)]
+    lines += next((_knn_note(mine) for mine in per_class.values() if "seed0/knn" in mine), [])
     pics = [(name, u["pictures"]) for name, mine in per_class.items() for u in [mine.get("seed0/izi_f")]
             if u and u.get("pictures")]
     if pics:

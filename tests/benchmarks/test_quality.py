@@ -13,7 +13,9 @@ def test_quality_quick(tmp_path):
     assert "| izi_f, normalized + top-1% A_R | 1 |" in text and "False-positive rate on the **test** normals" in text
     assert "Speed: f-AnoGAN's one forward pass is" in text  # timed beside the search, in the iterative unit
     units = sorted(os.listdir(tmp_path / "q" / "units"))
-    assert {"elpv__short__seed0__izi_f.json", "elpv__short__seed0__ae.json", "elpv__short__seed0__iterative.json"} <= set(units)
+    assert {"elpv__short__seed0__izi_f.json", "elpv__short__seed0__ae.json", "elpv__short__seed0__iterative.json",
+            "elpv__short__seed0__knn.json"} <= set(units)
+    assert "| pixel 1-NN (no training) | 1 |" in text
     # A second run resumes: every unit is already there, nothing is trained again.
     again = run("benchmarks.quality", "--quick", "--out", str(tmp_path / "q"), "--docs", str(tmp_path / "docs"))
     assert "[unit]" not in again
@@ -46,8 +48,12 @@ def test_methods_option_runs_only_the_named_units(tmp_path, monkeypatch):
     monkeypatch.setattr(quality, "encoder_unit", lambda name, budget, seed, mode, *a: ran.append(mode) or {})
     monkeypatch.setattr(quality, "ae_unit", lambda *a: ran.append("ae") or {})
     monkeypatch.setattr(quality, "iterative_unit", lambda *a: ran.append("iterative") or {})
+    monkeypatch.setattr(quality, "knn_unit", lambda *a: ran.append("knn") or {})
     monkeypatch.setattr("benchmarks.quality_report.sections", lambda *a: {})
     quality.main(["--datasets", "elpv", "--seeds", "0", "--methods", "izi_f,ae", "--out", str(tmp_path)])
     assert ran == ["izi_f", "ae"]
+    # the seed-free reference runs once, at seed 0, however many seeds are asked for
+    quality.main(["--datasets", "elpv", "--seeds", "0,1,2", "--methods", "knn", "--out", str(tmp_path / "k")])
+    assert ran == ["izi_f", "ae", "knn"]
     quality.main(["--datasets", "elpv", "--seeds", "0", "--no-iterative", "--out", str(tmp_path)])
-    assert ran == ["izi_f", "ae", "izi", "ziz"]  # finished units are not run again; iterative left out
+    assert ran == ["izi_f", "ae", "knn", "izi", "ziz", "knn"]  # finished units not run again; iterative left out

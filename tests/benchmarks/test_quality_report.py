@@ -41,6 +41,29 @@ def test_fashion_mnist_classes_share_one_table_with_means_over_classes():
     assert "1000 generator updates" in text and "`bbbbbbbbbb`" in text and "Total unit wall time: 2.00 h." in text
 
 
+def test_the_nearest_neighbour_reference_is_a_row_and_says_what_it_is():
+    u = _units()
+    knn = {"rows": {"pixel 1-NN (no training)": _m(0.95)}, "ms_per_image": 0.1, "n_train": 5400,
+           "unit_wall_s": 5.0}
+    u["fashion_mnist_c0/short/seed0/knn"] = knn
+    u["elpv/short/meta"] = dict(_meta(0), description="ELPV")
+    u["elpv/short/seed0/izi_f"] = {k: v for k, v in u["fashion_mnist_c0/short/seed0/izi_f"].items()
+                                   if k != "test_normal_fpr"}
+    u["elpv/short/seed0/knn"] = knn
+    out = sections(["elpv", "fashion_mnist_c0", "fashion_mnist_c1"], "short", u, ("izi_f",), 0.05, "subset")
+    one_class, elpv = out["quality-fashion_mnist-short"], out["quality-elpv-short"]
+    # a column like any method's, last; a best mean is bold only among columns that cover every class
+    assert "| 0 (c0) | 2 | 0.8500 ± 0.0707 | 0.8500 ± 0.0707 | — | 0.9500 | 0.030 ± 0.014 |" in one_class
+    assert "| mean over 2 classes | | 0.7250 | **0.7750** | 0.5000 (1) | 0.9500 (1) | 0.045 |" in one_class
+    assert "| **pixel 1-NN (no training)** | 1 | 0.9500 | 0.5000 | 0.5000 | 0.100 |" in elpv
+    for text in (one_class, elpv):
+        assert "nearest of the 5400 normal training images" in text
+    u["fashion_mnist_c1/short/seed0/knn"] = knn
+    both = sections(["fashion_mnist_c0", "fashion_mnist_c1"], "short", u, ("izi_f",), 0.05, "s")
+    assert "| mean over 2 classes | | 0.7250 | 0.7750 | 0.5000 (1) | **0.9500** | 0.045 |" in (
+        both["quality-fashion_mnist-short"])
+
+
 def test_no_units_no_section():
     assert sections(["elpv", "fashion_mnist_c0"], "long", _units(), ("izi_f",), 0.05, "subset") == {}
 

@@ -116,3 +116,34 @@ def test_fit_autoencoder_chooses_the_rate_on_validation_loss(normal_images):
     # The kept weights are the best epoch's: the AE's validation MSE is the recorded minimum.
     val = float(np.mean(np.square(x[60:] - ae(x[60:], training=False).numpy())))
     assert val == pytest.approx(min(vals.values()), rel=1e-4)
+
+
+def test_nearest_neighbour_distance_is_the_brute_force_one():
+    from tf_fanogan.paper.baselines import nearest_neighbour_distance
+
+    rng = np.random.default_rng(0)
+    train = rng.random((37, 6, 5, 2)).astype(np.float32)
+    x = np.concatenate([rng.random((11, 6, 5, 2)), train[[3, 20]]]).astype(np.float32)
+    brute = np.array([[np.sqrt(np.mean((a.astype(np.float64) - t) ** 2)) for t in train] for a in x])
+    for k in (1, 3, 37):
+        want = np.sort(brute, axis=1)[:, :k].mean(axis=1)
+        for batch_size in (1, 4, 512):
+            got = nearest_neighbour_distance(train, x, k=k, batch_size=batch_size)
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    # a training image is its own nearest neighbour; its distance is zero up to rounding
+    assert np.all(nearest_neighbour_distance(train, x)[-2:] < 1e-6)
+    # a far image is farther than every near one: an anomaly score, larger = more unusual
+    assert nearest_neighbour_distance(train, np.ones((1, 6, 5, 2)))[0] > nearest_neighbour_distance(train, x).max()
+
+
+@pytest.mark.parametrize("train_shape, x_shape, k, message", [
+    ((4, 6, 6, 1), (2, 6, 5, 1), 1, r"one image shape, got \(4, 6, 6, 1\) and \(2, 6, 5, 1\)"),
+    ((4, 36), (2, 36), 1, "must be \\(N, H, W, C\\)"),
+    ((4, 6, 6, 1), (2, 6, 6, 1), 5, r"k must lie in \[1, 4\]"),
+    ((4, 6, 6, 1), (2, 6, 6, 1), 0, r"k must lie in \[1, 4\]"),
+])
+def test_nearest_neighbour_distance_names_bad_input(train_shape, x_shape, k, message):
+    from tf_fanogan.paper.baselines import nearest_neighbour_distance
+
+    with pytest.raises(ValueError, match=message):
+        nearest_neighbour_distance(np.zeros(train_shape), np.zeros(x_shape), k=k)

@@ -11,6 +11,9 @@
   objective ``(1 - lambda) * sum|x - G(z)| + lambda * sum|f(x) - f(G(z))|`` (lambda = 0.1,
   L1) or f-AnoGAN's izi_f objective. :func:`choose_learning_rate` picks the step size on
   normal hold-out images. Batched and compiled into one graph, so its cost is the method's.
+- :func:`nearest_neighbour_distance` -- not in the paper: a reference with no training, the pixel
+  distance of an image to its nearest normal training image. Where a learned detector does not
+  beat it, the detector has not yet learned more than a memory of the training set holds.
 - The critic-feature score alone (A_D) and the izi / ziz encoders need no code here: they are
   ``feature_score`` of :func:`tf_fanogan.scoring.forward.score_batch` and ``EncoderTrainingConfig.mode``.
 """
@@ -261,3 +264,28 @@ def iterative_mapping(generator, critic, images01, steps: int = 500, learning_ra
                       kappa: float = 1.0, batch_size: int = 64, **kwargs) -> dict[str, np.ndarray]:
     """One-off :class:`IterativeMapping` (reuse an instance to avoid retracing)."""
     return IterativeMapping(generator, critic, steps, learning_rate, kappa, **kwargs)(images01, batch_size)
+
+
+def nearest_neighbour_distance(train01, images01, k: int = 1, batch_size: int = 512) -> np.ndarray:
+    """Root-mean-square pixel distance of each image to its ``k`` nearest normal training images
+    (their mean for ``k > 1``): ``sqrt(mean((x - t)^2))``, images (N, H, W, C) in [0, 1].
+
+    Exact (float64, every training image compared) and deterministic; ``batch_size`` only bounds
+    memory (``batch_size x len(train01)`` distances at a time), not the result beyond rounding.
+    """
+    train = np.asarray(train01, np.float64)
+    x = np.asarray(images01, np.float64)
+    if train.ndim != 4 or x.ndim != 4 or train.shape[1:] != x.shape[1:]:
+        raise ValueError(f"train01 and images01 must be (N, H, W, C) of one image shape, got {train.shape} "
+                         f"and {x.shape}")
+    if not 1 <= k <= len(train):
+        raise ValueError(f"k must lie in [1, {len(train)}] (the number of training images), got {k}")
+    train = train.reshape(len(train), -1)
+    t2 = np.einsum("ij,ij->i", train, train)
+    out = np.empty(len(x), np.float64)
+    for s in data_lib.batches(len(x), batch_size):
+        q = x[s].reshape(-1, train.shape[1])
+        d2 = np.maximum(np.einsum("ij,ij->i", q, q)[:, None] - 2 * q @ train.T + t2[None], 0.0)
+        nearest = np.partition(d2, k - 1, axis=1)[:, :k] if k < len(train) else d2
+        out[s] = np.sqrt(nearest / train.shape[1]).mean(axis=1)
+    return out
