@@ -43,8 +43,9 @@ DATASETS = ("elpv", "fashion_mnist", "magnetic_tile", "oct")
 BUDGETS = {"short": (1000, 1000), "long": (3000, 3000)}  # (generator, encoder) updates; short = make demo
 FPR = 0.05
 ENCODER_METHODS = ("izi_f", "izi", "ziz")
-METHODS = (*ENCODER_METHODS, "ae", "iterative", "knn")  # one unit each per (data set, budget, seed)
+METHODS = (*ENCODER_METHODS, "ae", "iterative", "knn", "critic_knn")  # one unit each per (data set, budget, seed)
 KNN_ROW = "pixel 1-NN (no training)"  # a reference: seed-free, so its unit runs at seed 0 only
+CRITIC_KNN_ROW = "critic-feature 1-NN (diagnostic)"  # f(x) of the izi_f detector's critic, no G, no E
 SCORE_VARIANTS = (("izi_f, normalized terms", {"normalize": True}),  # scoring options of the same detector
                   ("izi_f, top-1% A_R", {"residual_pooling": "topk", "topk_fraction": 0.01}),
                   ("izi_f, normalized + top-1% A_R", {"normalize": True, "residual_pooling": "topk",
@@ -188,19 +189,43 @@ def knn_unit(name, budget, data, items, args) -> dict:
     return out
 
 
-def iterative_unit(name, budget, seed, data, items, args, units) -> dict:
+def izi_f_detector(name, budget, seed, data, items, args, units):
+    """The izi_f unit's detector, from its work directory (the izi_f unit runs first if it has not)."""
     from tf_fanogan import FAnoGAN
-    from tf_fanogan import signatures as sig
-    from tf_fanogan.paper.baselines import ANOGAN_SCORE, IterativeMapping, choose_learning_rate
 
-    units.run(f"{name}/{budget}/seed{seed}/izi_f",  # its detector is the one searched
+    units.run(f"{name}/{budget}/seed{seed}/izi_f",
               lambda: encoder_unit(name, budget, seed, "izi_f", data, items, args))
     if not os.path.isdir(work(args, name, budget, seed, "izi_f_detector")):
         # the izi_f unit finished on another machine (units are committed, work directories are
         # not): train its detector again; training is deterministic per seed and commit
         print(f"[{name} {budget} seed {seed}] izi_f detector absent: training it again", flush=True)
         encoder_unit(name, budget, seed, "izi_f", data, items, args)
-    det = FAnoGAN.load(work(args, name, budget, seed, "izi_f_detector"))
+    return FAnoGAN.load(work(args, name, budget, seed, "izi_f_detector"))
+
+
+def critic_knn_unit(name, budget, seed, data, items, args, units) -> dict:
+    """Diagnostic: the nearest-neighbour distance in the izi_f detector's critic features f(x)
+    to the normal training images' -- what the critic learned, without G(E(x)) in the way."""
+    from tf_fanogan.paper.baselines import critic_features, nearest_neighbour_distance
+
+    det = izi_f_detector(name, budget, seed, data, items, args, units)
+    f_train, f_hold = (critic_features(det.critic, det.prepare(data[k]))[:, None, None, :] for k in ("train", "holdout"))
+    x_test = det.prepare(data["test_images"])
+    test, secs = timings(lambda: nearest_neighbour_distance(f_train, critic_features(det.critic, x_test)[:, None, None]),
+                         1, warmup=1)
+    out = {"rows": {CRITIC_KNN_ROW: metrics(items, test, nearest_neighbour_distance(f_train, f_hold))},
+           "ms_per_image": 1000 * median(secs) / len(x_test), "n_train": int(len(f_train)),
+           "feature_dim": int(f_train.shape[-1])}
+    print(f"[{name} {budget} seed {seed}] {CRITIC_KNN_ROW}: AUROC {out['rows'][CRITIC_KNN_ROW]['auroc']:.4f}",
+          flush=True)
+    return out
+
+
+def iterative_unit(name, budget, seed, data, items, args, units) -> dict:
+    from tf_fanogan import signatures as sig
+    from tf_fanogan.paper.baselines import ANOGAN_SCORE, IterativeMapping, choose_learning_rate
+
+    det = izi_f_detector(name, budget, seed, data, items, args, units)  # its detector is the one searched
     x_test, x_hold = det.prepare(data["test_images"]), det.prepare(data["holdout"])
     rng = np.random.default_rng(seed)
     sub_items, sub, owner, hold_sub, hold_items = iterative_subsets(
@@ -264,6 +289,9 @@ def run(name, budget, seed, args, units) -> None:
     if "iterative" in args.methods:
         units.run(f"{name}/{budget}/seed{seed}/iterative",
                   lambda: iterative_unit(name, budget, seed, data, items, args, units))
+    if "critic_knn" in args.methods:
+        units.run(f"{name}/{budget}/seed{seed}/critic_knn",
+                  lambda: critic_knn_unit(name, budget, seed, data, items, args, units))
     if "knn" in args.methods and seed == 0:
         units.run(f"{name}/{budget}/seed0/knn", lambda: knn_unit(name, budget, data, items, args))
 

@@ -49,7 +49,7 @@ def _rows(mine: dict, seeds, encoder_methods) -> tuple[dict, dict]:
     rows: dict[str, list[dict]] = {}
     speed: dict[str, list[float]] = {}
     for seed in seeds:
-        for method in (*encoder_methods, "ae", "iterative", "knn"):
+        for method in (*encoder_methods, "ae", "iterative", "knn", "critic_knn"):
             u = mine.get(f"{seed}/{method}")
             if u is None:
                 continue
@@ -86,13 +86,22 @@ def _spread_note(n_holdout: int, n_test: int, alpha: float) -> str:
 
 
 def _knn_note(mine: dict) -> list[str]:
+    """What the nearest-neighbour rows are: the pixel reference and the critic-feature diagnostic."""
+    out = []
     u = mine.get("seed0/knn")
-    if u is None:
-        return []
-    return ["", f"{next(iter(u['rows']))}: a reference with no training and no seed (so one run): the RMS pixel "
-            f"distance, at the model's input size, of each image to its nearest of the {u['n_train']} normal "
-            "training images (`tf_fanogan.paper.baselines.nearest_neighbour_distance`). A learned detector that "
-            "does not beat it has learned no more than a memory of the training set holds."]
+    if u is not None:
+        out += ["", f"{next(iter(u['rows']))}: a reference with no training and no seed (so one run): the RMS pixel "
+                f"distance, at the model's input size, of each image to its nearest of the {u['n_train']} normal "
+                "training images (`tf_fanogan.paper.baselines.nearest_neighbour_distance`). A learned detector "
+                "that does not beat it has learned no more than a memory of the training set holds."]
+    c = next((v for k, v in sorted(mine.items()) if k.endswith("/critic_knn")), None)
+    if c is not None:
+        out += ["", f"{next(iter(c['rows']))}: the same distance in the izi_f detector's critic features f(x) "
+                f"({c['feature_dim']} values, the features of A_D) to the {c['n_train']} training images' f: what "
+                "the critic learned, with no G(E(x)) in the way. Where it beats izi_f and critic-only, the critic's "
+                "features tell anomalies apart and the reconstruction G(E(x)) is what loses it. Not an exported "
+                "score (it needs the training set's features at scoring time)."]
+    return out
 
 
 def _commits(units) -> str:
@@ -229,7 +238,7 @@ def one_class_markdown(classes, budget: str, units: dict, encoder_methods, fpr: 
               "`p_value <= 0.05` (izi_f, calibrated on the class's hold-out); its guarantee (FPR <= 5%) holds for "
               "test normals exchangeable with the hold-out (here: the same source, another split); "
               + _spread_note(n_hold, n_test, fpr)]
-    lines += next((_knn_note(mine) for mine in per_class.values() if "seed0/knn" in mine), [])
+    lines += max((_knn_note(mine) for mine in per_class.values()), key=len, default=[])
     pics = [(name, u["pictures"]) for name, mine in per_class.items() for u in [mine.get("seed0/izi_f")]
             if u and u.get("pictures")]
     if pics:

@@ -14,8 +14,8 @@ def test_quality_quick(tmp_path):
     assert "Speed: f-AnoGAN's one forward pass is" in text  # timed beside the search, in the iterative unit
     units = sorted(os.listdir(tmp_path / "q" / "units"))
     assert {"elpv__short__seed0__izi_f.json", "elpv__short__seed0__ae.json", "elpv__short__seed0__iterative.json",
-            "elpv__short__seed0__knn.json"} <= set(units)
-    assert "| pixel 1-NN (no training) | 1 |" in text
+            "elpv__short__seed0__knn.json", "elpv__short__seed0__critic_knn.json"} <= set(units)
+    assert "| pixel 1-NN (no training) | 1 |" in text and "| critic-feature 1-NN (diagnostic) | 1 |" in text
     # A second run resumes: every unit is already there, nothing is trained again.
     again = run("benchmarks.quality", "--quick", "--out", str(tmp_path / "q"), "--docs", str(tmp_path / "docs"))
     assert "[unit]" not in again
@@ -49,6 +49,7 @@ def test_methods_option_runs_only_the_named_units(tmp_path, monkeypatch):
     monkeypatch.setattr(quality, "ae_unit", lambda *a: ran.append("ae") or {})
     monkeypatch.setattr(quality, "iterative_unit", lambda *a: ran.append("iterative") or {})
     monkeypatch.setattr(quality, "knn_unit", lambda *a: ran.append("knn") or {})
+    monkeypatch.setattr(quality, "critic_knn_unit", lambda *a: ran.append("critic_knn") or {})
     monkeypatch.setattr("benchmarks.quality_report.sections", lambda *a: {})
     quality.main(["--datasets", "elpv", "--seeds", "0", "--methods", "izi_f,ae", "--out", str(tmp_path)])
     assert ran == ["izi_f", "ae"]
@@ -56,4 +57,5 @@ def test_methods_option_runs_only_the_named_units(tmp_path, monkeypatch):
     quality.main(["--datasets", "elpv", "--seeds", "0,1,2", "--methods", "knn", "--out", str(tmp_path / "k")])
     assert ran == ["izi_f", "ae", "knn"]
     quality.main(["--datasets", "elpv", "--seeds", "0", "--no-iterative", "--out", str(tmp_path)])
-    assert ran == ["izi_f", "ae", "knn", "izi", "ziz", "knn"]  # finished units not run again; iterative left out
+    # finished units are not run again; iterative left out
+    assert ran == ["izi_f", "ae", "knn", "izi", "ziz", "critic_knn", "knn"]

@@ -50,12 +50,16 @@ def test_the_nearest_neighbour_reference_is_a_row_and_says_what_it_is():
     u["elpv/short/seed0/izi_f"] = {k: v for k, v in u["fashion_mnist_c0/short/seed0/izi_f"].items()
                                    if k != "test_normal_fpr"}
     u["elpv/short/seed0/knn"] = knn
+    u["elpv/short/seed0/critic_knn"] = {"rows": {"critic-feature 1-NN (diagnostic)": _m(0.9)}, "ms_per_image": 0.3,
+                                        "n_train": 5400, "feature_dim": 64}
     out = sections(["elpv", "fashion_mnist_c0", "fashion_mnist_c1"], "short", u, ("izi_f",), 0.05, "subset")
     one_class, elpv = out["quality-fashion_mnist-short"], out["quality-elpv-short"]
     # a column like any method's, last; a best mean is bold only among columns that cover every class
     assert "| 0 (c0) | 2 | 0.8500 ± 0.0707 | 0.8500 ± 0.0707 | — | 0.9500 | 0.030 ± 0.014 |" in one_class
     assert "| mean over 2 classes | | 0.7250 | **0.7750** | 0.5000 (1) | 0.9500 (1) | 0.045 |" in one_class
     assert "| **pixel 1-NN (no training)** | 1 | 0.9500 | 0.5000 | 0.5000 | 0.100 |" in elpv
+    assert "| critic-feature 1-NN (diagnostic) | 1 | 0.9000 | 0.5000 | 0.5000 | 0.300 |" in elpv
+    assert "critic features f(x) (64 values" in elpv and "critic features f(x)" not in one_class
     for text in (one_class, elpv):
         assert "nearest of the 5400 normal training images" in text
     u["fashion_mnist_c1/short/seed0/knn"] = knn
