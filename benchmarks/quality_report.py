@@ -156,9 +156,10 @@ def markdown(name: str, budget: str, units: dict, encoder_methods, fpr: float, s
                    key=lambda r: int(re.search(r"(\d+) steps", r).group(1)), default=None)
         ratios = [u["ms_per_image"][slow] / u["ms_per_image"][subset_row] for u in it if slow in u["ms_per_image"]]
         if ratios:  # each ratio within one unit: both timed in one process, on the same images
-            lines += ["", f"Speed: f-AnoGAN's one forward pass is {fmt(ratios, 0)}× faster per image than {slow} "
-                      "on the same subset (both batched and compiled; each seed's ratio from one run, mean ± std "
-                      "over seeds)."]
+            lines += ["", f"Speed: f-AnoGAN's one forward pass is {median(ratios):.0f}× faster per image than {slow} "
+                      "on the same subset (both batched and compiled; median over seeds of each seed's ratio, both "
+                      "timed in one run; per seed " + ", ".join(f"{r:.0f}×" for r in ratios) + ": a ratio timed "
+                      "while another job shared the cores is off by as much as that job took)."]
     ae = [mine[f"{s}/ae"] for s in seeds if f"{s}/ae" in mine]
     if ae:
         lines += ["", "AE: Adam rate chosen from " + ", ".join(ae[0]["choice"]["learning_rates"]) +

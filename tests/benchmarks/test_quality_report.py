@@ -68,6 +68,17 @@ def test_the_nearest_neighbour_reference_is_a_row_and_says_what_it_is():
         both["quality-fashion_mnist-short"])
 
 
+def test_speed_ratio_is_the_median_over_seeds_with_each_seed_shown():
+    u = {"elpv/short/meta": dict(_meta(0), description="ELPV")}
+    slow, fast = "iterative (anogan, from prior, 500 steps)", "subset"
+    for seed, ms in enumerate((500.0, 600.0, 1100.0)):
+        u[f"elpv/short/seed{seed}/iterative"] = {
+            "rows": {slow: _m(0.6), fast: _m(0.7)}, "ms_per_image": {slow: ms, fast: 1.0}, "n_items": 256,
+            "n_images": 256, "learning_rate": {"anogan/prior": {"chosen": 0.1, "mean_objective": {"0.1": 1.0}}}}
+    text = sections(["elpv"], "short", u, ("izi_f",), 0.05, fast)["quality-elpv-short"]
+    assert f"one forward pass is 600× faster per image than {slow}" in text and "per seed 500×, 600×, 1100×" in text
+
+
 def test_no_units_no_section():
     assert sections(["elpv", "fashion_mnist_c0"], "long", _units(), ("izi_f",), 0.05, "subset") == {}
 
