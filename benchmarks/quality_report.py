@@ -17,6 +17,7 @@ from benchmarks.units import fmt, mean_std
 ONE_CLASS = "fashion_mnist_c"  # data set names of the one-class problems: fashion_mnist_c0 ... c9
 MAIN_ORDER = ("izi_f", "critic-only", "A_R only")  # first columns / rows; the rest keep their stored order
 REFERENCE = "pixel 1-NN"  # the no-training reference's row: last
+LONGER = "izi_f_x4"  # the unit of izi_f with more encoder updates on the same GAN
 
 
 def sections(names, budget: str, units: dict, encoder_methods, fpr: float, subset_row: str) -> dict[str, str]:
@@ -49,7 +50,7 @@ def _rows(mine: dict, seeds, encoder_methods) -> tuple[dict, dict]:
     rows: dict[str, list[dict]] = {}
     speed: dict[str, list[float]] = {}
     for seed in seeds:
-        for method in (*encoder_methods, "ae", "iterative", "knn", "critic_knn"):
+        for method in (*encoder_methods, LONGER, "ae", "iterative", "knn", "critic_knn"):
             u = mine.get(f"{seed}/{method}")
             if u is None:
                 continue
@@ -102,6 +103,22 @@ def _knn_note(mine: dict) -> list[str]:
                 "features tell anomalies apart and the reconstruction G(E(x)) is what loses it. Not an exported "
                 "score (it needs the training set's features at scoring time)."]
     return out
+
+
+def _encoder_budget_note(mine: dict, seeds) -> list[str]:
+    """izi_f with more encoder updates against izi_f, paired by seed: held-out normal izi and AUROC."""
+    pairs = [(mine[f"{s}/izi_f"], mine[f"{s}/{LONGER}"]) for s in seeds
+             if f"{s}/izi_f" in mine and f"{s}/{LONGER}" in mine]
+    if not pairs:
+        return []
+    row = next(iter(pairs[0][1]["rows"]))
+    updates = pairs[0][1]["updates"]["encoder"] / pairs[0][0]["updates"]["encoder"]
+    izi = [(a["holdout_izi"], b["holdout_izi"]) for a, b in pairs]
+    auc = [(a["rows"]["izi_f"]["auroc"], b["rows"][row]["auroc"]) for a, b in pairs]
+    return ["", f"Encoder budget: {row} ({updates:g}× the izi_f unit's encoder updates, the same GAN), paired by "
+            f"seed over {len(pairs)}: held-out normal izi {fmt([a for a, _ in izi])} → {fmt([b for _, b in izi])} "
+            f"(lower on {sum(b < a for a, b in izi)} of {len(izi)}), AUROC {fmt([a for a, _ in auc])} → "
+            f"{fmt([b for _, b in auc])} (higher on {sum(b > a for a, b in auc)} of {len(auc)})."]
 
 
 def _commits(units) -> str:
@@ -165,7 +182,7 @@ def markdown(name: str, budget: str, units: dict, encoder_methods, fpr: float, s
         lines += ["", "AE: Adam rate chosen from " + ", ".join(ae[0]["choice"]["learning_rates"]) +
                   " by the held-out normal MSE, early stopping (patience 5 epochs) on it; chosen per seed: " +
                   ", ".join(f"{u['choice']['chosen_learning_rate']:g}" for u in ae) + "."]
-    lines += _knn_note(mine)
+    lines += _knn_note(mine) + _encoder_budget_note(mine, seeds)
     fprs = [mine[f"{s}/izi_f"]["test_normal_fpr"] for s in seeds if "test_normal_fpr" in mine.get(f"{s}/izi_f", {})]
     if fprs:
         lines += ["", f"False-positive rate on the **test** normals ({fprs[0]['n_test_normals']} images; hold-out "

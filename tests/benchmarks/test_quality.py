@@ -14,7 +14,9 @@ def test_quality_quick(tmp_path):
     assert "Speed: f-AnoGAN's one forward pass is" in text  # timed beside the search, in the iterative unit
     units = sorted(os.listdir(tmp_path / "q" / "units"))
     assert {"elpv__short__seed0__izi_f.json", "elpv__short__seed0__ae.json", "elpv__short__seed0__iterative.json",
-            "elpv__short__seed0__knn.json", "elpv__short__seed0__critic_knn.json"} <= set(units)
+            "elpv__short__seed0__knn.json", "elpv__short__seed0__critic_knn.json",
+            "elpv__short__seed0__izi_f_x4.json"} <= set(units)
+    assert "| izi_f, 4× encoder updates | 1 |" in text and "Encoder budget: izi_f, 4× encoder updates" in text
     assert "| pixel 1-NN (no training) | 1 |" in text and "| critic-feature 1-NN (diagnostic) | 1 |" in text
     # A second run resumes: every unit is already there, nothing is trained again.
     again = run("benchmarks.quality", "--quick", "--out", str(tmp_path / "q"), "--docs", str(tmp_path / "docs"))
@@ -45,7 +47,8 @@ def test_methods_option_runs_only_the_named_units(tmp_path, monkeypatch):
     monkeypatch.setattr(quality, "load", lambda name, args: ({"train": [0], "holdout": [0], "test_images": [0],
                                                               "test_labels": [0, 1]}, "toy"))
     monkeypatch.setattr(quality, "config", lambda *a: type("C", (), {"to_dict": lambda self: {}})())
-    monkeypatch.setattr(quality, "encoder_unit", lambda name, budget, seed, mode, *a: ran.append(mode) or {})
+    monkeypatch.setattr(quality, "encoder_unit",
+                        lambda name, budget, seed, mode, *a: ran.append(mode + (f"_x{a[-1]}" if len(a) > 3 else "")) or {})
     monkeypatch.setattr(quality, "ae_unit", lambda *a: ran.append("ae") or {})
     monkeypatch.setattr(quality, "iterative_unit", lambda *a: ran.append("iterative") or {})
     monkeypatch.setattr(quality, "knn_unit", lambda *a: ran.append("knn") or {})
@@ -58,4 +61,4 @@ def test_methods_option_runs_only_the_named_units(tmp_path, monkeypatch):
     assert ran == ["izi_f", "ae", "knn"]
     quality.main(["--datasets", "elpv", "--seeds", "0", "--no-iterative", "--out", str(tmp_path)])
     # finished units are not run again; iterative left out
-    assert ran == ["izi_f", "ae", "knn", "izi", "ziz", "critic_knn", "knn"]
+    assert ran == ["izi_f", "ae", "knn", "izi", "ziz", "izi_f_x4", "critic_knn", "knn"]

@@ -79,6 +79,20 @@ def test_speed_ratio_is_the_median_over_seeds_with_each_seed_shown():
     assert f"one forward pass is 600× faster per image than {slow}" in text and "per seed 500×, 600×, 1100×" in text
 
 
+def test_encoder_budget_is_paired_by_seed():
+    u = {"elpv/short/meta": dict(_meta(0), description="ELPV")}
+    for seed, (izi, izi4, auc, auc4) in enumerate(((0.02, 0.01, 0.75, 0.73), (0.03, 0.02, 0.70, 0.71))):
+        u[f"elpv/short/seed{seed}/izi_f"] = {"rows": {"izi_f": _m(auc)}, "ms_per_image": 1.0, "holdout_izi": izi,
+                                            "updates": {"gan": 1000, "encoder": 1000}}
+        u[f"elpv/short/seed{seed}/izi_f_x4"] = {"rows": {"izi_f, 4× encoder updates": _m(auc4)}, "ms_per_image": 1.0,
+                                               "holdout_izi": izi4, "updates": {"gan": 1000, "encoder": 4000}}
+    text = sections(["elpv"], "short", u, ("izi_f",), 0.05, "subset")["quality-elpv-short"]
+    assert "| izi_f, 4× encoder updates | 2 | 0.7200 ± 0.0141 |" in text
+    assert ("izi_f, 4× encoder updates (4× the izi_f unit's encoder updates, the same GAN), paired by seed over 2: "
+            "held-out normal izi 0.0250 ± 0.0071 → 0.0150 ± 0.0071 (lower on 2 of 2), AUROC 0.7250 ± 0.0354 → "
+            "0.7200 ± 0.0141 (higher on 1 of 2).") in text
+
+
 def test_no_units_no_section():
     assert sections(["elpv", "fashion_mnist_c0"], "long", _units(), ("izi_f",), 0.05, "subset") == {}
 
