@@ -10,8 +10,11 @@ second variant, from E(x)), stays on the prior's support, follows AnoGAN's objec
 0.1, L1) or izi_f, with scores taken after 300 and 500 steps and its step size chosen on
 normal hold-out images; it runs on a seeded, class-balanced subset of the test set. Beside them,
 with no training and no seed, a reference: the pixel distance to the nearest normal training
-image (``knn``, run at seed 0 only). Thresholds come from normal hold-out images (5% FPR); test
-labels only compute metrics.
+image (``knn``, run at seed 0 only); and two diagnostics of why izi_f scores what it does: the
+same distance in the izi_f detector's critic features (``critic_knn``: what the critic learned,
+without G(E(x))) and izi_f with 4x the encoder updates on the same GAN (``izi_f_x4``: is stage 2
+too short?). Thresholds come from normal hold-out images (5% FPR); test labels only compute
+metrics.
 
     python -m benchmarks.quality --budget long --datasets elpv,oct,magnetic_tile --record
     python -m benchmarks.quality --budget short --datasets fashion_mnist --fmnist-classes 0-9 --record
