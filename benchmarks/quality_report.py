@@ -18,6 +18,7 @@ ONE_CLASS = "fashion_mnist_c"  # data set names of the one-class problems: fashi
 MAIN_ORDER = ("izi_f", "critic-only", "A_R only")  # first columns / rows; the rest keep their stored order
 REFERENCE = "pixel 1-NN"  # the no-training reference's row: last
 LONGER = "izi_f_x4"  # the unit of izi_f with more encoder updates on the same GAN
+DIAGNOSTIC = "(diagnostic)"  # rows that explain a score rather than offer one: never marked best
 
 
 def sections(names, budget: str, units: dict, encoder_methods, fpr: float, subset_row: str) -> dict[str, str]:
@@ -129,6 +130,11 @@ def _is_main(row: str) -> bool:
     return "subset" not in row and not row.startswith("iterative")
 
 
+def _may_be_best(row: str) -> bool:
+    """A row the bold "best" may mark: a method a user can score with, not a diagnostic."""
+    return _is_main(row) and not row.endswith(DIAGNOSTIC)
+
+
 def _order(rows) -> list[str]:
     """The paper's rows first, then the other methods as stored, the no-training reference last."""
     return sorted(rows, key=lambda r: (not _is_main(r), r not in MAIN_ORDER, r.startswith(REFERENCE),
@@ -150,7 +156,7 @@ def markdown(name: str, budget: str, units: dict, encoder_methods, fpr: float, s
              "Mean ± std over seeds; per-seed values in `benchmarks/results/quality/units/`. Times per "
              "image are medians over seeds: a unit timed while another job shared the 2 cores reads slower.", "",
              "| method | seeds | AUROC | AUPR | F1 | ms / image (median) |", "|---|---|---|---|---|---|"]
-    main_rows = [r for r in rows if _is_main(r)]
+    main_rows = [r for r in rows if _may_be_best(r)]
     best = max(main_rows, key=lambda r: mean_std([m["auroc"] for m in rows[r]])[0]) if main_rows else None
     for row in sorted(rows, key=lambda r: (not _is_main(r), r != "izi_f", r.startswith(REFERENCE))):
         ms = rows[row]
@@ -218,7 +224,7 @@ def one_class_markdown(classes, budget: str, units: dict, encoder_methods, fpr: 
     cols = _order(cols)
     means = {c: [mean_std(table[n][c])[0] for n in table if c in table[n]] for c in cols}
     n = len(per_class)  # the best mean is only bold among the columns that cover every class
-    best = max((c for c in cols if _is_main(c) and len(means[c]) == n), key=lambda c: mean_std(means[c])[0],
+    best = max((c for c in cols if _may_be_best(c) and len(means[c]) == n), key=lambda c: mean_std(means[c])[0],
                default=None)
     meta = next(iter(per_class.values()))["meta"]
     lines = [f"## Quality: Fashion-MNIST one-class, {budget} budget", "",

@@ -59,6 +59,10 @@ def test_the_nearest_neighbour_reference_is_a_row_and_says_what_it_is():
     assert "| mean over 2 classes | | 0.7250 | **0.7750** | 0.5000 (1) | 0.9500 (1) | 0.045 |" in one_class
     assert "| **pixel 1-NN (no training)** | 1 | 0.9500 | 0.5000 | 0.5000 | 0.100 |" in elpv
     assert "| critic-feature 1-NN (diagnostic) | 1 | 0.9000 | 0.5000 | 0.5000 | 0.300 |" in elpv
+    # a diagnostic explains a score, it does not offer one: never marked best, even when highest
+    u["elpv/short/seed0/critic_knn"]["rows"] = {"critic-feature 1-NN (diagnostic)": _m(0.99)}
+    again = sections(["elpv"], "short", u, ("izi_f",), 0.05, "subset")["quality-elpv-short"]
+    assert "| critic-feature 1-NN (diagnostic) | 1 | 0.9900 |" in again and "| **pixel 1-NN (no training)** |" in again
     assert "critic features f(x) (64 values" in elpv and "critic features f(x)" not in one_class
     for text in (one_class, elpv):
         assert "nearest of the 5400 normal training images" in text
