@@ -10,11 +10,11 @@ second variant, from E(x)), stays on the prior's support, follows AnoGAN's objec
 0.1, L1) or izi_f, with scores taken after 300 and 500 steps and its step size chosen on
 normal hold-out images; it runs on a seeded, class-balanced subset of the test set. Beside them,
 with no training and no seed, a reference: the pixel distance to the nearest normal training
-image (``knn``, run at seed 0 only); and two diagnostics of why izi_f scores what it does: the
-same distance in the izi_f detector's critic features (``critic_knn``: what the critic learned,
-without G(E(x))) and izi_f with 4x the encoder updates on the same GAN (``izi_f_x4``: is stage 2
-too short?). Thresholds come from normal hold-out images (5% FPR); test labels only compute
-metrics.
+image (``knn``, run at seed 0 only); the izi_f detector scored by ``scoring.method: critic_nn``
+(``critic_knn``, beyond the paper: the same distance in its critic's features, without G(E(x)));
+and a diagnostic of why izi_f scores what it does, izi_f with 4x the encoder updates on the same
+GAN (``izi_f_x4``: is stage 2 too short?). Thresholds come from normal hold-out images (5% FPR);
+test labels only compute metrics.
 
     python -m benchmarks.quality --budget long --datasets elpv,oct,magnetic_tile --record
     python -m benchmarks.quality --budget short --datasets fashion_mnist --fmnist-classes 0-9 --record
@@ -50,7 +50,7 @@ LONGER_ENCODER = ("izi_f_x4", 4)  # izi_f with 4x the encoder updates on the sam
 METHODS = (*ENCODER_METHODS, LONGER_ENCODER[0], "ae", "iterative", "knn", "critic_knn")  # a unit each per
 # (data set, budget, seed)
 KNN_ROW = "pixel 1-NN (no training)"  # a reference: seed-free, so its unit runs at seed 0 only
-CRITIC_KNN_ROW = "critic-feature 1-NN (diagnostic)"  # f(x) of the izi_f detector's critic, no G, no E
+CRITIC_NN_ROW = "izi_f, critic_nn score"  # scoring.method critic_nn on the izi_f detector: f(x), no G, no E
 SCORE_VARIANTS = (("izi_f, normalized terms", {"normalize": True}),  # scoring options of the same detector
                   ("izi_f, top-1% A_R", {"residual_pooling": "topk", "topk_fraction": 0.01}),
                   ("izi_f, normalized + top-1% A_R", {"normalize": True, "residual_pooling": "topk",
@@ -216,19 +216,28 @@ def izi_f_detector(name, budget, seed, data, items, args, units):
 
 
 def critic_knn_unit(name, budget, seed, data, items, args, units) -> dict:
-    """Diagnostic: the nearest-neighbour distance in the izi_f detector's critic features f(x)
-    to the normal training images' -- what the critic learned, without G(E(x)) in the way."""
-    from tf_fanogan.paper.baselines import critic_features, nearest_neighbour_distance
+    """The izi_f detector scored by ``scoring.method: critic_nn`` (beyond the paper): the
+    distance of its critic's features f(x) to the nearest normal training image's, with no
+    G(E(x)) in the way. Through the package (memorize the training images, calibrate on the
+    hold-out, score), as a user would; the same networks as the izi_f row."""
+    from tf_fanogan import FAnoGAN
+    from tf_fanogan import signatures as sig
 
     det = izi_f_detector(name, budget, seed, data, items, args, units)
-    f_train, f_hold = (critic_features(det.critic, det.prepare(data[k]))[:, None, None, :] for k in ("train", "holdout"))
-    x_test = det.prepare(data["test_images"])
-    test, secs = timings(lambda: nearest_neighbour_distance(f_train, critic_features(det.critic, x_test)[:, None, None]),
-                         1, warmup=1)
-    out = {"rows": {CRITIC_KNN_ROW: metrics(items, test, nearest_neighbour_distance(f_train, f_hold))},
-           "ms_per_image": 1000 * median(secs) / len(x_test), "n_train": int(len(f_train)),
-           "feature_dim": int(f_train.shape[-1])}
-    print(f"[{name} {budget} seed {seed}] {CRITIC_KNN_ROW}: AUROC {out['rows'][CRITIC_KNN_ROW]['auroc']:.4f}",
+    cfg = type(det.config).from_dict(det.config.to_dict())
+    cfg.scoring.method = "critic_nn"
+    nn = FAnoGAN.from_networks(cfg, det.generator, det.critic, det.encoder).memorize(data["train"])
+    x_test, x_hold = nn.prepare(data["test_images"]), nn.prepare(data["holdout"])
+    nn.calibrate(x_hold, fpr=FPR)
+    test, secs = timings(lambda: nn.score(x_test, batch_size=256), 1, warmup=1)
+    out = {"rows": {CRITIC_NN_ROW: metrics(items, test[sig.ANOMALY_SCORE], nn.holdout_scores_)},
+           "ms_per_image": 1000 * median(secs) / len(x_test), "n_memory": int(len(nn.memory_)),
+           "feature_dim": int(nn.memory_.shape[1]), "scoring": dict(cfg.scoring.__dict__)}
+    if items.owner is None:
+        normal = items.labels == 0
+        out["test_normal_fpr"] = {"p_value <= 0.05": float(np.mean(test[sig.P_VALUE][normal] <= 0.05)),
+                                  "n_test_normals": int(normal.sum()), "n_holdout": int(len(x_hold))}
+    print(f"[{name} {budget} seed {seed}] {CRITIC_NN_ROW}: AUROC {out['rows'][CRITIC_NN_ROW]['auroc']:.4f}",
           flush=True)
     return out
 

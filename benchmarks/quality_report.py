@@ -87,8 +87,8 @@ def _spread_note(n_holdout: int, n_test: int, alpha: float) -> str:
             "split of the source).")
 
 
-def _knn_note(mine: dict) -> list[str]:
-    """What the nearest-neighbour rows are: the pixel reference and the critic-feature diagnostic."""
+def _knn_note(mine: dict, with_fpr: bool = True) -> list[str]:
+    """What the nearest-neighbour rows are: the pixel reference and the critic_nn score."""
     out = []
     u = mine.get("seed0/knn")
     if u is not None:
@@ -96,13 +96,18 @@ def _knn_note(mine: dict) -> list[str]:
                 f"distance, at the model's input size, of each image to its nearest of the {u['n_train']} normal "
                 "training images (`tf_fanogan.paper.baselines.nearest_neighbour_distance`). A learned detector "
                 "that does not beat it has learned no more than a memory of the training set holds."]
-    c = next((v for k, v in sorted(mine.items()) if k.endswith("/critic_knn")), None)
-    if c is not None:
-        out += ["", f"{next(iter(c['rows']))}: the same distance in the izi_f detector's critic features f(x) "
-                f"({c['feature_dim']} values, the features of A_D) to the {c['n_train']} training images' f: what "
-                "the critic learned, with no G(E(x)) in the way. Where it beats izi_f and critic-only, the critic's "
-                "features tell anomalies apart and the reconstruction G(E(x)) is what loses it. Not an exported "
-                "score (it needs the training set's features at scoring time)."]
+    nn = [v for k, v in sorted(mine.items()) if k.endswith("/critic_knn")]
+    if nn:
+        c = nn[0]
+        fpr = [v["test_normal_fpr"]["p_value <= 0.05"] for v in nn if "test_normal_fpr" in v]
+        out += ["", f"{next(iter(c['rows']))}: the izi_f detector with `scoring.method: critic_nn` (beyond the "
+                f"paper): its anomaly score is the RMS distance of the critic's features f(x) ({c['feature_dim']} "
+                f"values, the features of A_D) to the nearest of {c['n_memory']} normal training images' f, a "
+                "memory stored with the detector and exported as a constant of the SavedModel (`FAnoGAN.memorize`, "
+                "`tf_fanogan.scoring.memory`); calibrated on the same hold-out. The same networks as the izi_f row, "
+                "with no G(E(x)) in the way: where it beats izi_f and critic-only, the critic's features tell "
+                "anomalies apart and the reconstruction is what loses it."
+                + (f" FPR of `p_value <= 0.05` on the test normals: {fmt(fpr, 3)}." if fpr and with_fpr else "")]
     return out
 
 
@@ -262,7 +267,7 @@ def one_class_markdown(classes, budget: str, units: dict, encoder_methods, fpr: 
               "`p_value <= 0.05` (izi_f, calibrated on the class's hold-out); its guarantee (FPR <= 5%) holds for "
               "test normals exchangeable with the hold-out (here: the same source, another split); "
               + _spread_note(n_hold, n_test, fpr)]
-    lines += max((_knn_note(mine) for mine in per_class.values()), key=len, default=[])
+    lines += max((_knn_note(mine, with_fpr=False) for mine in per_class.values()), key=len, default=[])
     pics = [(name, u["pictures"]) for name, mine in per_class.items() for u in [mine.get("seed0/izi_f")]
             if u and u.get("pictures")]
     if pics:

@@ -22,6 +22,7 @@ AUGMENTATIONS = ("none", "flip", "translate", "flip_translate")
 COLORS = ("auto", "gray", "rgb")
 SMALL_IMAGES = ("upsample", "pad", "refuse")
 RESIDUAL_POOLINGS = ("mean", "topk")
+SCORING_METHODS = ("fanogan", "critic_nn")
 PAD_FILLS = ("edge", "zeros")
 TILE_SCORES = ("max", "top_k_mean")
 
@@ -297,6 +298,11 @@ class ScoringConfig:
             (channels averaged, 3x3 box-smoothed), so that a small local defect is not diluted
             by the rest of the image.
         topk_fraction: For ``topk``, the fraction of pixels pooled, in (0, 1].
+        method: ``fanogan`` (the paper's ``A_R + kappa * A_D``) or ``critic_nn`` (beyond the
+            paper): the RMS distance of f(x) to the nearest of a memory of normal training
+            images' f (:mod:`tf_fanogan.scoring.memory`); A_R, A_D and the maps stay as before.
+        memory_size: For ``critic_nn``, the most training images (or tiles) the memory holds
+            (a seeded subset when there are more): ``memory_size x features x 4`` bytes.
 
     Changing these after calibration needs a new ``calibrate`` (the threshold, the hold-out
     scores and the statistics belong to the score they were computed with).
@@ -305,12 +311,20 @@ class ScoringConfig:
     normalize: bool = False
     residual_pooling: str = "mean"
     topk_fraction: float = 0.01
+    method: str = "fanogan"
+    memory_size: int = 8192
 
     def validate(self) -> None:
         if not isinstance(self.normalize, bool):
             raise ConfigError(f"scoring.normalize must be true or false, got {self.normalize!r}")
         _check_choice(self.residual_pooling, RESIDUAL_POOLINGS, "scoring.residual_pooling")
         _check_float(self.topk_fraction, "scoring.topk_fraction", 0.0, 1.0, low_open=True)
+        _check_choice(self.method, SCORING_METHODS, "scoring.method")
+        if not (isinstance(self.memory_size, int) and not isinstance(self.memory_size, bool) and self.memory_size >= 1):
+            raise ConfigError(f"scoring.memory_size must be a positive number of images, got {self.memory_size!r}")
+        if self.method == "critic_nn" and self.normalize:
+            raise ConfigError("scoring.normalize combines A_R and A_D, which scoring.method critic_nn does not "
+                              "use; set one of them")
 
 
 @dataclasses.dataclass
@@ -320,7 +334,7 @@ class FAnoGANConfig:
     Attributes:
         model: Network shapes.
         data: How image files become the model's input (colour and small-image policies).
-        scoring: How the two terms make the anomaly score (normalisation, residual pooling).
+        scoring: How the anomaly score is made (normalisation, residual pooling, critic-feature memory).
         gan: Stage 1 settings.
         encoder: Stage 2 settings.
         seed: Seed for weights, noise and shuffling.

@@ -15,6 +15,7 @@ from tf_fanogan.data import images as data_lib
 from tf_fanogan.models.networks import build_networks, dtype_policy
 from tf_fanogan.errors import DetectorError
 from tf_fanogan.scoring import calibration, tiled
+from tf_fanogan.scoring import memory as scoring_memory
 from tf_fanogan.scoring.scorer import Scorer, build_scorer, run_batches
 from tf_fanogan.training import distribute, stages
 from tf_fanogan.training.monitoring import stage_monitors
@@ -42,6 +43,8 @@ class FAnoGAN:
 
     Attributes (learned state, reset by :meth:`fit`):
         threshold_: Anomaly-score threshold set by :meth:`calibrate` (None before).
+        memory_: Critic features of normal training images, (M, F), for ``scoring.method:
+            critic_nn`` (:meth:`memorize`; :meth:`fit` fills it under that method), else None.
         calibration_: Facts of the calibration (FPR, image count, score statistics).
         history_: Keras training histories per stage.
         updates_: Optimizer updates each stage made (generator updates for stage 1).
@@ -67,6 +70,7 @@ class FAnoGAN:
         self.threshold_: float | None = None
         self.holdout_scores_: np.ndarray | None = None
         self.normalization_: dict | None = None  # hold-out statistics of both terms (scoring.normalize)
+        self.memory_: np.ndarray | None = None  # critic features of normal training images (critic_nn)
         self.calibration_: dict | None = None
         self.history_: dict = {}
         self.updates_: dict = {}
@@ -99,11 +103,12 @@ class FAnoGAN:
     def scorer(self) -> Scorer:
         """The :class:`~tf_fanogan.scoring.scorer.Scorer` of the current config and calibration."""
         held = None if self.holdout_scores_ is None else hashlib.sha256(self.holdout_scores_.tobytes()).hexdigest()
+        mem = None if self.memory_ is None else hashlib.sha256(self.memory_.tobytes()).hexdigest()
         key = json.dumps([self.config.encoder.kappa, self.config.scoring.__dict__, self.threshold_, held,
-                          self.normalization_, (self.calibration_ or {}).get("scoring")], sort_keys=True)
+                          self.normalization_, (self.calibration_ or {}).get("scoring"), mem], sort_keys=True)
         if self._scorer is None or self._scorer_key != key:
             self._scorer = build_scorer(self.networks.values(), self.config, self.threshold_, self.holdout_scores_,
-                                        self.normalization_, (self.calibration_ or {}).get("scoring"))
+                                        self.normalization_, (self.calibration_ or {}).get("scoring"), self.memory_)
             self._scorer_key = key
         return self._scorer
 
@@ -119,7 +124,9 @@ class FAnoGAN:
             callbacks=None, verbose="auto", tensorboard: str | None = None, image_interval: int = 1) -> "FAnoGAN":
         """Trains stage 1 (WGAN-GP), stage 2 (encoder) or both on normal images only.
 
-        A fit resets the calibration (``threshold_``, ``calibration_``): calibrate again after it.
+        A fit resets the calibration (``threshold_``, ``calibration_``) and the critic-feature
+        memory: calibrate again after it. Under ``scoring.method: critic_nn`` it ends by
+        memorizing the training images (:meth:`memorize`).
 
         Args:
             normal_images: Normal training images (see the class docstring).
@@ -143,7 +150,7 @@ class FAnoGAN:
             raise DetectorError("train stage 1 (the GAN) before the encoder")
         x = tiled.training_input(self.prepare, normal_images, self.config)
         val = None if validation is None else tiled.training_input(self.prepare, validation, self.config)
-        self.threshold_ = self.calibration_ = self.holdout_scores_ = self.normalization_ = None
+        self.threshold_ = self.calibration_ = self.holdout_scores_ = self.normalization_ = self.memory_ = None
         self.data_fingerprint_ = hashlib.sha256(x.tobytes()).hexdigest()[:16]
         work = Workdir(for_worker(workdir, self.strategy))
         if not distribute.is_chief(self.strategy):
@@ -169,6 +176,28 @@ class FAnoGAN:
                                                      self.strategy, work, cbs, verbose)
             self.history_[name], self.updates_[name], self.trained_[name] = hist, updates, True
             work.publish(name, self.networks, hist)
+        if self.config.scoring.method == "critic_nn" and self.trained_["gan"]:
+            self._memorize(x)
+        return self
+
+    def memorize(self, normal_images, batch_size: int | None = None) -> "FAnoGAN":
+        """Stores the critic features f(x) of normal training images (at most
+        ``scoring.memory_size``, a seeded subset when there are more; every tile of them with
+        ``data.tile_stride``): the memory that ``scoring.method: critic_nn`` scores against
+        (:mod:`tf_fanogan.scoring.memory`). Use the images the detector was trained on, never
+        the hold-out or test images. Under ``critic_nn`` it resets the calibration (the scores
+        change): calibrate again after it."""
+        if not self.trained_["gan"]:
+            raise DetectorError("the memory holds the trained critic's features: train stage 1 (the GAN) first")
+        return self._memorize(tiled.training_input(self.prepare, normal_images, self.config), batch_size)
+
+    def _memorize(self, x, batch_size=None):
+        """``x``: training input in model units ([-1, 1], :func:`tiled.training_input`)."""
+        s = self.config.scoring
+        self.memory_ = scoring_memory.build(self.critic, (x + 1.0) * 0.5, s.memory_size, self.config.seed,
+                                            int(batch_size or self.config.score_batch_size))
+        if s.method == "critic_nn":
+            self.threshold_ = self.calibration_ = self.holdout_scores_ = self.normalization_ = None
         return self
 
     # ----------------------------------------------------------------- scoring
@@ -246,8 +275,9 @@ class FAnoGAN:
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str) -> str:
-        """Writes config, weights, calibration and a hash manifest to ``path`` atomically."""
-        return persistence.save(path, self.config, self.networks, persistence.state_of(self))
+        """Writes config, weights, calibration, the critic-feature memory (if any) and a hash manifest to
+        ``path`` atomically."""
+        return persistence.save(path, self.config, self.networks, persistence.state_of(self), self.memory_)
 
     @classmethod
     def load(cls, path: str, mixed_precision: bool | None = None, strategy="none") -> "FAnoGAN":
@@ -266,6 +296,7 @@ class FAnoGAN:
         det = cls(config, strategy=strategy)
         persistence.load_weights(path, det.networks)
         persistence.apply_state(det, persistence.load_state(path))
+        det.memory_ = persistence.load_memory(path)
         return det
 
     def summary(self) -> dict:

@@ -1,7 +1,8 @@
 """A saved detector directory: config, weights, fitted state and a SHA-256 manifest.
 
 ``config.json`` (the :class:`~tf_fanogan.config.FAnoGANConfig`), ``generator``/``critic``/
-``encoder.weights.h5``, ``state.json`` (threshold, calibration, training facts) and
+``encoder.weights.h5``, ``state.json`` (threshold, calibration, training facts), for
+``scoring.method: critic_nn`` ``memory.npy`` (the critic-feature memory, a plain array), and
 ``manifest.json`` (format, versions, every file's SHA-256). Written under a hidden temporary
 name and renamed into place; loading verifies every hash and unpickles nothing.
 """
@@ -23,6 +24,8 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"
 MANIFEST_FILE = "manifest.json"
+MEMORY_FILE = "memory.npy"
+OPTIONAL_FILES = (MEMORY_FILE,)
 
 
 def sha256_file(path: str) -> str:
@@ -33,8 +36,8 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
-def save(path: str, config: FAnoGANConfig, networks: dict, state: dict) -> str:
-    """Writes a detector directory atomically."""
+def save(path: str, config: FAnoGANConfig, networks: dict, state: dict, memory=None) -> str:
+    """Writes a detector directory atomically (``memory``: the critic-feature memory, or None)."""
     import keras
     import tensorflow as tf
 
@@ -46,7 +49,13 @@ def save(path: str, config: FAnoGANConfig, networks: dict, state: dict) -> str:
             networks[name].save_weights(os.path.join(tmp, fname))
         with open(os.path.join(tmp, STATE_FILE), "w") as f:
             json.dump(jsonable(state), f, indent=2)
-        files = {n: sha256_file(os.path.join(tmp, n)) for n in [CONFIG_FILE, STATE_FILE, *NETWORK_FILES.values()]}
+        names = [CONFIG_FILE, STATE_FILE, *NETWORK_FILES.values()]
+        if memory is not None:
+            import numpy as np
+
+            np.save(os.path.join(tmp, MEMORY_FILE), np.asarray(memory, np.float32), allow_pickle=False)
+            names.append(MEMORY_FILE)
+        files = {n: sha256_file(os.path.join(tmp, n)) for n in names}
         manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "tf_fanogan": __version__,
                     "tensorflow": tf.__version__, "keras": keras.__version__, "sha256": files}
         with open(os.path.join(tmp, MANIFEST_FILE), "w") as f:
@@ -73,7 +82,8 @@ def verify(path: str) -> None:
     if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
         raise DetectorError(f"{manifest_path}: unsupported format {manifest.get('format')!r} "
                             f"version {manifest.get('format_version')!r}")
-    for name in [CONFIG_FILE, STATE_FILE, *NETWORK_FILES.values()]:
+    optional = [n for n in OPTIONAL_FILES if n in expected]
+    for name in [CONFIG_FILE, STATE_FILE, *NETWORK_FILES.values(), *optional]:
         file = os.path.join(path, name)
         if not os.path.isfile(file):
             raise DetectorError(f"{file}: missing from the detector directory")
@@ -95,6 +105,23 @@ def load_config(path: str) -> FAnoGANConfig:
 def load_weights(path: str, networks: dict) -> None:
     for name, fname in NETWORK_FILES.items():
         networks[name].load_weights(os.path.join(path, fname))
+
+
+def load_memory(path: str):
+    """The critic-feature memory of a saved detector (verified by the manifest), or None."""
+    import numpy as np
+
+    file = os.path.join(path, MEMORY_FILE)
+    with open(os.path.join(path, MANIFEST_FILE)) as f:
+        listed = MEMORY_FILE in json.load(f)["sha256"]
+    if not listed:
+        if os.path.exists(file):
+            raise DetectorError(f"{file}: not in the detector's manifest (added after it was saved); remove it")
+        return None
+    try:
+        return np.load(file, allow_pickle=False)
+    except ValueError as e:
+        raise DetectorError(f"{file}: not a plain float array ({e})") from None
 
 
 def load_state(path: str) -> dict:
@@ -130,4 +157,6 @@ def summary(det) -> dict:
     counts["total"] = sum(counts.values())
     return {"config": det.config.to_dict(), "trainable_parameters": counts, "trained": det.trained_,
             "updates": det.updates_, "threshold": det.threshold_, "calibration": det.calibration_,
-            "data_fingerprint": det.data_fingerprint_}
+            "data_fingerprint": det.data_fingerprint_,
+            "memory": None if det.memory_ is None else {"images": int(det.memory_.shape[0]),
+                                                         "features": int(det.memory_.shape[1])}}

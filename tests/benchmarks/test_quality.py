@@ -16,7 +16,7 @@ def test_quality_quick(tmp_path):
     assert {"elpv__short__seed0__izi_f.json", "elpv__short__seed0__ae.json", "elpv__short__seed0__iterative.json",
             "elpv__short__seed0__knn.json", "elpv__short__seed0__critic_knn.json",
             "elpv__short__seed0__izi_f_x4.json"} <= set(units)
-    for row in ("izi_f, 4× encoder updates", "pixel 1-NN (no training)", "critic-feature 1-NN (diagnostic)"):
+    for row in ("izi_f, 4× encoder updates", "pixel 1-NN (no training)", "izi_f, critic_nn score"):
         assert f"| {row} | 1 |" in text or f"| **{row}** | 1 |" in text  # bold where it is the best row
     assert "Encoder budget: izi_f, 4× encoder updates" in text
     # A second run resumes: every unit is already there, nothing is trained again.

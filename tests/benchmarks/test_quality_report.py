@@ -50,20 +50,26 @@ def test_the_nearest_neighbour_reference_is_a_row_and_says_what_it_is():
     u["elpv/short/seed0/izi_f"] = {k: v for k, v in u["fashion_mnist_c0/short/seed0/izi_f"].items()
                                    if k != "test_normal_fpr"}
     u["elpv/short/seed0/knn"] = knn
-    u["elpv/short/seed0/critic_knn"] = {"rows": {"critic-feature 1-NN (diagnostic)": _m(0.9)}, "ms_per_image": 0.3,
-                                        "n_train": 5400, "feature_dim": 64}
+    u["elpv/short/seed0/critic_knn"] = {"rows": {"izi_f, critic_nn score": _m(0.9)}, "ms_per_image": 0.3,
+                                        "n_memory": 5400, "feature_dim": 64,
+                                        "test_normal_fpr": {"p_value <= 0.05": 0.04}}
     out = sections(["elpv", "fashion_mnist_c0", "fashion_mnist_c1"], "short", u, ("izi_f",), 0.05, "subset")
     one_class, elpv = out["quality-fashion_mnist-short"], out["quality-elpv-short"]
     # a column like any method's, last; a best mean is bold only among columns that cover every class
     assert "| 0 (c0) | 2 | 0.8500 ± 0.0707 | 0.8500 ± 0.0707 | — | 0.9500 | 0.030 ± 0.014 |" in one_class
     assert "| mean over 2 classes | | 0.7250 | **0.7750** | 0.5000 (1) | 0.9500 (1) | 0.045 |" in one_class
     assert "| **pixel 1-NN (no training)** | 1 | 0.9500 | 0.5000 | 0.5000 | 0.100 |" in elpv
-    assert "| critic-feature 1-NN (diagnostic) | 1 | 0.9000 | 0.5000 | 0.5000 | 0.300 |" in elpv
-    # a diagnostic explains a score, it does not offer one: never marked best, even when highest
-    u["elpv/short/seed0/critic_knn"]["rows"] = {"critic-feature 1-NN (diagnostic)": _m(0.99)}
+    assert "| izi_f, critic_nn score | 1 | 0.9000 | 0.5000 | 0.5000 | 0.300 |" in elpv
+    assert "critic's features f(x) (64 values" in elpv and "nearest of 5400 normal training images' f" in elpv
+    assert "FPR of `p_value <= 0.05` on the test normals: 0.040." in elpv and "critic's features" not in one_class
+    # the critic_nn score is a scoring option a user can pick: marked best where it is highest
+    u["elpv/short/seed0/critic_knn"]["rows"] = {"izi_f, critic_nn score": _m(0.99)}
     again = sections(["elpv"], "short", u, ("izi_f",), 0.05, "subset")["quality-elpv-short"]
-    assert "| critic-feature 1-NN (diagnostic) | 1 | 0.9900 |" in again and "| **pixel 1-NN (no training)** |" in again
-    assert "critic features f(x) (64 values" in elpv and "critic features f(x)" not in one_class
+    assert "| **izi_f, critic_nn score** | 1 | 0.9900 |" in again and "| pixel 1-NN (no training) |" in again
+    # a diagnostic explains a score, it does not offer one: never marked best, even when highest
+    u["elpv/short/seed0/critic_knn"]["rows"] = {"why it scores so (diagnostic)": _m(0.99)}
+    again = sections(["elpv"], "short", u, ("izi_f",), 0.05, "subset")["quality-elpv-short"]
+    assert "| why it scores so (diagnostic) | 1 | 0.9900 |" in again and "| **pixel 1-NN (no training)** |" in again
     for text in (one_class, elpv):
         assert "nearest of the 5400 normal training images" in text
     u["fashion_mnist_c1/short/seed0/knn"] = knn

@@ -71,7 +71,8 @@ def test_calibrate_set_changes_score_settings_only(trained_detector, tmp_path, c
     out = capsys.readouterr().out
     assert "hold-out std of A_R" in out and "of kappa*A_D" in out
     saved = json.load(open(f"{det}/config.json"))["scoring"]
-    assert saved == {"normalize": True, "residual_pooling": "topk", "topk_fraction": 0.01}
+    assert saved == {"normalize": True, "residual_pooling": "topk", "topk_fraction": 0.01, "method": "fanogan",
+                     "memory_size": 8192}
     assert main(["calibrate", det, "--data", hold, "--set", "model.dim=4"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "need training" in err

@@ -147,18 +147,3 @@ def test_nearest_neighbour_distance_names_bad_input(train_shape, x_shape, k, mes
 
     with pytest.raises(ValueError, match=message):
         nearest_neighbour_distance(np.zeros(train_shape), np.zeros(x_shape), k=k)
-
-
-def test_critic_features_are_the_features_of_a_d(trained_detector):
-    from tf_fanogan.paper.baselines import critic_features
-
-    det = trained_detector
-    x = det.prepare(blobs(7, seed=4))
-    f = critic_features(det.critic, x, batch_size=3)
-    assert f.shape == (7, det.critic.output_shape[1][-1]) and f.dtype == np.float32
-    np.testing.assert_allclose(critic_features(det.critic, x, batch_size=256), f, rtol=1e-5, atol=1e-6)
-    # A_D is the mean squared difference of f(x) and f(G(E(x))): the same features
-    recon = det.residual_maps(x)[sig.RECONSTRUCTION]
-    a_d = np.mean((f - critic_features(det.critic, recon)) ** 2, axis=1)
-    np.testing.assert_allclose(a_d, det.score(x)[sig.FEATURE_SCORE], rtol=1e-3, atol=1e-6)
-    assert critic_features(det.critic, x[:0]).shape == (0, f.shape[1])

@@ -113,7 +113,8 @@ def test_normalized_topk_scoring_is_calibrated_saved_and_exported_alike(trained_
     raw_hold = det.scorer.score(tf.constant(det.prepare(holdout)))
     assert abs(float(np.mean(raw_hold["residual_score"])) - n["residual_mean"]) < 1e-6
     assert abs(np.mean(det.holdout_scores_)) < 1e-4  # z-scored terms: mean 0 on the hold-out
-    assert det.calibration_["scoring"] == {"normalize": True, "residual_pooling": "topk", "topk_fraction": 0.05}
+    assert det.calibration_["scoring"] == {"normalize": True, "residual_pooling": "topk", "topk_fraction": 0.05,
+                                             "method": "fanogan", "memory_size": 8192}
     again = FAnoGAN.load(det.save(str(tmp_path / "det2")))
     assert again.normalization_ == n
     local = det.score(x)

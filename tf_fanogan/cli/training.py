@@ -39,7 +39,11 @@ def add_parsers(sub) -> dict:
     p.add_argument("--fpr", type=float, default=0.05)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="change a score setting first (scoring.normalize, scoring.residual_pooling, "
-                        "scoring.topk_fraction, encoder.kappa); other settings need training")
+                        "scoring.topk_fraction, scoring.method, scoring.memory_size, encoder.kappa); other "
+                        "settings need training")
+    p.add_argument("--memory", metavar="TRAIN_IMAGES",
+                   help="normal training images (the detector's own, never the hold-out): store their critic "
+                        "features first, the memory that scoring.method critic_nn scores against")
     return {"train": _train, "calibrate": _calibrate}
 
 
@@ -131,6 +135,8 @@ def _calibrate(args) -> int:
             raise ConfigError(f"calibrate --set changes score settings only (scoring.*, encoder.kappa); {other} "
                               "need training (fanogan train)")
         det.config = det.config.with_overrides(args.set)  # the networks do not depend on these
+    if args.memory:
+        det.memorize(args.memory)
     det.calibrate(args.data, fpr=args.fpr)
     det.save(args.detector)
     c = det.calibration_
@@ -138,5 +144,8 @@ def _calibrate(args) -> int:
     print(f"threshold {det.threshold_:.6g} at target FPR {c['fpr_target']} "
           f"(hold-out FPR {c['fpr_on_holdout']:.4f}, {c['n_images']} images); hold-out std of A_R "
           f"{t['residual_std']:.4g}, of kappa*A_D {det.config.encoder.kappa * t['feature_std']:.4g}")
+    if det.config.scoring.method == "critic_nn":
+        print(f"scoring.method critic_nn: the anomaly score is the critic-feature distance to the nearest of "
+              f"{len(det.memory_)} normal training images")
     return EXIT_OK
 

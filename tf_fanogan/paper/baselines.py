@@ -14,8 +14,8 @@
 - :func:`nearest_neighbour_distance` -- not in the paper: a reference with no training, the pixel
   distance of an image to its nearest normal training image. Where a learned detector does not
   beat it, the detector has not yet learned more than a memory of the training set holds.
-  :func:`critic_features` gives the same distance in the critic's feature space f (a diagnostic:
-  how much the critic learned, apart from how closely G(E(x)) reconstructs).
+  The same distance in the critic's feature space f is a scoring option of the package
+  (``scoring.method: critic_nn``, :mod:`tf_fanogan.scoring.memory`).
 - The critic-feature score alone (A_D) and the izi / ziz encoders need no code here: they are
   ``feature_score`` of :func:`tf_fanogan.scoring.forward.score_batch` and ``EncoderTrainingConfig.mode``.
 """
@@ -291,12 +291,3 @@ def nearest_neighbour_distance(train01, images01, k: int = 1, batch_size: int = 
         nearest = np.partition(d2, k - 1, axis=1)[:, :k] if k < len(train) else d2
         out[s] = np.sqrt(nearest / train.shape[1]).mean(axis=1)
     return out
-
-
-def critic_features(critic, images01, batch_size: int = 256) -> np.ndarray:
-    """f(x), the critic's last feature layer (the features of A_D), for float32 images
-    (N, H, W, C) in [0, 1]: an (N, F) float32 array, computed in batches."""
-    x = np.asarray(images01, np.float32)
-    parts = [tf.cast(critic(scoring.to_model_units(tf.constant(x[s])), training=False)[1], tf.float32).numpy()
-             for s in data_lib.batches(len(x), batch_size)]
-    return np.concatenate(parts) if parts else np.zeros((0, critic.output_shape[1][-1]), np.float32)

@@ -17,7 +17,9 @@ Two options beyond the paper (``scoring`` in :class:`~tf_fanogan.config.ScoringC
 training losses always use the paper's form): ``pooling="topk"`` replaces the mean in A_R by
 the mean of the largest ``topk_fraction`` of the 3x3-smoothed squared residual map, and
 ``normalization`` (hold-out means and standard deviations of both terms) makes
-``A = (A_R - m_R) / s_R + kappa * (A_D - m_D) / s_D``.
+``A = (A_R - m_R) / s_R + kappa * (A_D - m_D) / s_D``. A third, ``memory`` (``scoring.method:
+critic_nn``, :mod:`tf_fanogan.scoring.memory`), makes A the RMS distance of f(x) to the nearest
+normal training image's f instead; A_R, A_D and the maps stay as they are.
 """
 
 from __future__ import annotations
@@ -50,8 +52,23 @@ def pooled_residual(residual, pooling: str = "mean", topk_fraction: float = 0.01
     return tf.reduce_mean(tf.math.top_k(flat, k=k, sorted=False).values, axis=1)
 
 
+def nearest_memory_distance(features, memory, centre):
+    """RMS distance of each row of ``features`` (N, F) to its nearest row of the memory:
+    ``sqrt(min_m mean_f (f - memory_m)^2)``, (N,). ``memory`` (M, F) is stored minus ``centre``
+    (F,) (:func:`tf_fanogan.scoring.memory.centred`), so both sides are centred alike; the
+    squared distances come from one matrix product, ``|a|^2 - 2 a.b + |b|^2``, clipped at 0, in
+    float64: in float32 its cancellation left ~1e-4 of noise on near-duplicates that changed
+    with the batch size (an image's score must not depend on its batch)."""
+    a = tf.cast(features, tf.float64) - tf.cast(centre, tf.float64)
+    b = tf.cast(memory, tf.float64)
+    squared = (tf.reduce_sum(tf.square(a), axis=1, keepdims=True) - 2.0 * tf.matmul(a, b, transpose_b=True)
+               + tf.reduce_sum(tf.square(b), axis=1)[None, :])
+    n_features = tf.cast(tf.shape(b)[1], tf.float64)
+    return tf.cast(tf.sqrt(tf.maximum(tf.reduce_min(squared, axis=1), 0.0) / n_features), tf.float32)
+
+
 def score_batch(generator, critic, encoder, images, kappa, encoder_training=False, pooling: str = "mean",
-                topk_fraction: float = 0.01, normalization: dict | None = None):
+                topk_fraction: float = 0.01, normalization: dict | None = None, memory=None):
     """Scores a batch of images in model units.
 
     Args:
@@ -63,6 +80,8 @@ def score_batch(generator, critic, encoder, images, kappa, encoder_training=Fals
         pooling, topk_fraction: How A_R pools the squared residual (see :func:`pooled_residual`).
         normalization: ``residual_mean``, ``residual_std``, ``feature_mean``, ``feature_std``
             of the normal hold-out: the anomaly score combines the z-scored terms.
+        memory: ``(centred memory (M, F), centre (F,))`` of normal training images' critic
+            features: the anomaly score is :func:`nearest_memory_distance` of f(x).
 
     Returns:
         Dict of float32 tensors, all batch-major: ``anomaly_score``, ``residual_score``,
@@ -80,7 +99,9 @@ def score_batch(generator, critic, encoder, images, kappa, encoder_training=Fals
     feature_score = tf.reduce_mean(
         tf.square(tf.cast(real_features, tf.float32) - tf.cast(fake_features, tf.float32)), axis=1
     )
-    if normalization is None:
+    if memory is not None:
+        anomaly_score = nearest_memory_distance(real_features, *memory)
+    elif normalization is None:
         anomaly_score = residual_score + kappa * feature_score
     else:
         n = normalization

@@ -15,6 +15,7 @@ import tensorflow as tf
 from tf_fanogan import signatures as sig
 from tf_fanogan.errors import DetectorError
 from tf_fanogan.scoring import forward
+from tf_fanogan.scoring import memory as scoring_memory
 
 
 def conformal_p_values(scores, sorted_holdout):
@@ -46,6 +47,9 @@ class Scorer(tf.Module):
         pooling, topk_fraction, normalization: The ``scoring`` options
             (:func:`tf_fanogan.scoring.forward.score_batch`); :func:`build_scorer` takes them
             from a config and a calibration.
+        memory: Critic features of normal training images, (M, F): the anomaly score becomes
+            the RMS distance of f(x) to the nearest of them (``scoring.method: critic_nn``,
+            :mod:`tf_fanogan.scoring.memory`). A constant of the graph, like the hold-out scores.
 
     Example:
         >>> scorer = Scorer(g, c, e, (32, 32, 1), kappa=1.0, threshold=0.12)
@@ -54,8 +58,10 @@ class Scorer(tf.Module):
 
     def __init__(self, generator, critic, encoder, image_shape, kappa: float, threshold: float | None = None,
                  holdout_scores=None, pooling: str = "mean", topk_fraction: float = 0.01,
-                 normalization: dict | None = None, name: str = "fanogan_scorer"):
+                 normalization: dict | None = None, memory=None, name: str = "fanogan_scorer"):
         super().__init__(name=name)
+        self.memory = None if memory is None else scoring_memory.centred(
+            scoring_memory.check(memory, int(critic.output_shape[1][-1])))
         self.pooling, self.topk_fraction = pooling, float(topk_fraction)
         self.normalization = None if normalization is None else {k: float(v) for k, v in normalization.items()}
         self.generator, self.critic, self.encoder = generator, critic, encoder
@@ -99,7 +105,8 @@ class Scorer(tf.Module):
         images01 = self._checked(images01)
         return forward.score_batch(self.generator, self.critic, self.encoder, forward.to_model_units(images01),
                                    self.kappa, pooling=self.pooling, topk_fraction=self.topk_fraction,
-                                   normalization=self.normalization)
+                                   normalization=self.normalization,
+                                   memory=None if self.memory is None else tuple(map(tf.constant, self.memory)))
 
     def decide(self, anomaly_score):
         """``is_anomaly``: the anomaly score above the calibrated threshold. Written as "not at
@@ -143,15 +150,16 @@ class ScoringMismatch(DetectorError):
 
 
 def build_scorer(networks, config, threshold=None, holdout_scores=None, normalization=None,
-                 calibrated_scoring: dict | None = None) -> Scorer:
+                 calibrated_scoring: dict | None = None, memory=None) -> Scorer:
     """The :class:`Scorer` of a detector: its networks (generator, critic, encoder), its
-    config's kappa and ``scoring`` options, and its calibration. What ``FAnoGAN.score`` and the
-    export both run.
+    config's kappa and ``scoring`` options, its calibration and (for ``scoring.method:
+    critic_nn``) its critic-feature memory. What ``FAnoGAN.score`` and the export both run.
 
     Raises:
         ScoringMismatch: the calibration (``calibrated_scoring``, the settings it was made
             with) does not belong to the config's ``scoring`` settings, or ``scoring.normalize``
             is on for a calibrated detector without hold-out statistics.
+        DetectorError: ``scoring.method`` is ``critic_nn`` and there is no memory.
     """
     import dataclasses
 
@@ -161,15 +169,22 @@ def build_scorer(networks, config, threshold=None, holdout_scores=None, normaliz
     if threshold is not None:  # a calibration without a record predates the options: the defaults
         made_with = calibrated_scoring or dataclasses.asdict(ScoringConfig())
         now = dataclasses.asdict(s)
-        differ = [k for k in now if k in made_with and made_with[k] != now[k]
+        differ = [k for k in now if k in made_with and made_with[k] != now[k] and k != "memory_size"
                   and not (k == "topk_fraction" and now["residual_pooling"] == made_with["residual_pooling"] == "mean")]
+        if made_with.get("method", "fanogan") != s.method and "method" not in differ:
+            differ.append("method")  # a calibration recorded before methods existed was made with fanogan
         if differ or (s.normalize and normalization is None):
             raise ScoringMismatch(f"the detector was calibrated with scoring {made_with} but its config says {now}; "
                                   "calibrate it again (the threshold and hold-out scores belong to one score)")
+    if s.method == "critic_nn" and memory is None:
+        raise DetectorError("scoring.method critic_nn scores against a memory of normal training images' critic "
+                            "features, and this detector has none: call memorize(normal_train_images) "
+                            "(fanogan calibrate --memory TRAIN_IMAGES)")
     g, c, e = networks
     return Scorer(g, c, e, config.model.image_shape, config.encoder.kappa, threshold, holdout_scores,
                   pooling=s.residual_pooling, topk_fraction=s.topk_fraction,
-                  normalization=normalization if s.normalize else None)
+                  normalization=normalization if s.normalize else None,
+                  memory=memory if s.method == "critic_nn" else None)
 
 
 def run_batches(fn, images01, batch_size: int, progress=None) -> dict:

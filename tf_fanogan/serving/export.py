@@ -119,7 +119,7 @@ def serving_functions(detector):
     size, channels, policy = m.image_size, m.channels, detector.config.data.image_policy()
     scorer = build_scorer(_float32_networks(detector), detector.config, detector.threshold_,
                           detector.holdout_scores_, detector.normalization_,
-                          (detector.calibration_ or {}).get("scoring"))
+                          (detector.calibration_ or {}).get("scoring"), detector.memory_)
     image_shape = [None, size, size, channels]
 
     def score_uint8(images):
@@ -214,7 +214,11 @@ def model_info(detector, model_name: str, version: int) -> dict:
         "data": detector.config.data.image_policy(),
         "tiling": (None if detector.config.data.tile_stride is None else
                    {k: getattr(detector.config.data, k) for k in ("tile_stride", "tile_score", "tile_top_k")}),
-        "scoring": {**detector.config.scoring.__dict__, "normalization": detector.normalization_},
+        "scoring": {**detector.config.scoring.__dict__, "normalization": detector.normalization_,
+                    "memory": (None if detector.config.scoring.method != "critic_nn" else
+                               {"images": int(detector.memory_.shape[0]), "features": int(detector.memory_.shape[1]),
+                                "definition": "anomaly_score = RMS distance of the critic's features f(x) to the "
+                                              "nearest normal training image's (a constant of the graph)"})},
         "input_scaling": {sig.SCORE: "float32 in [0, 1] (model works in [-1, 1] = 2x - 1)",
                           sig.SCORE_UINT8: "uint8 0..255, divided by 255 in-graph",
                           sig.SCORE_IMAGE_BYTES: "encoded PNG/JPEG/BMP, decoded to [0, 1] and area-resized in-graph"},
