@@ -22,14 +22,26 @@ def test_tiles_quick(tmp_path):
     assert 0.0 <= tiled["aupro"] <= 1.0 and os.path.isfile(tiled["pictures"][1])
     assert 0.0 <= tiled["auroc_top_k_mean"] <= 1.0 and "auroc_top_k_mean" not in squashed
     assert "| tiles_64 | 1 | " in text and "| squashed_32 | 1 | " in text and " | — | " in text
-    # A tiled unit stored before the top-k-mean AUROC existed: a rerun adds it from the detector in
-    # its work directory (nothing trains) and keeps the unit's commit and time.
+    for unit in (squashed, tiled):  # the same networks scored by scoring.method critic_nn
+        assert 0.0 <= unit["auroc_critic_nn"] <= 1.0 and 0.0 <= unit["test_normal_fpr_p05_critic_nn"] <= 1.0
+    assert tiled["n_memory"] == min(tiled["n_train_tiles"], 8192) and squashed["n_memory"] == 24
+    # A unit stored before the top-k-mean and critic_nn figures existed: a rerun adds them from the
+    # detector in its work directory (nothing trains) and keeps the unit's commit and time.
     path = tmp_path / "t" / "units" / "tiles_64__seed0.json"
-    old = dict(tiled)
-    del old["auroc_top_k_mean"]
+    old = {k: v for k, v in tiled.items() if k not in ("auroc_top_k_mean", "auroc_critic_nn",
+                                                       "test_normal_fpr_p05_critic_nn", "n_memory")}
     path.write_text(json.dumps(old))
     again = run("benchmarks.tiles", "--quick", "--out", str(tmp_path / "t"), "--docs", str(tmp_path / "docs"))
-    assert "scoring again for the top-k-mean AUROC" in again and "[unit]" not in again
+    assert "scoring again for ['auroc_top_k_mean', 'auroc_critic_nn']" in again and "[unit]" not in again
     amended = json.loads(path.read_text())
-    assert amended["auroc_top_k_mean"] == pytest.approx(tiled["auroc_top_k_mean"])
-    assert amended["finished"] == tiled["finished"] and amended["amended"][0]["keys"] == ["auroc_top_k_mean"]
+    for key in ("auroc_top_k_mean", "auroc_critic_nn", "test_normal_fpr_p05_critic_nn"):
+        assert amended[key] == pytest.approx(tiled[key])
+    assert amended["finished"] == tiled["finished"]
+    assert set(amended["amended"][0]["keys"]) == {"auroc_top_k_mean", "auroc_critic_nn",
+                                                  "test_normal_fpr_p05_critic_nn", "n_memory"}
+    # a work directory that is not the unit's detector is refused, never amended from
+    wrong = dict(old, holdout_izi=old["holdout_izi"] * 2)
+    path.write_text(json.dumps(wrong))
+    failed = run("benchmarks.tiles", "--quick", "--out", str(tmp_path / "t"), "--docs", str(tmp_path / "docs"),
+                 check=False)
+    assert "is not the unit's" in failed
