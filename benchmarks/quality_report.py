@@ -103,7 +103,7 @@ def _knn_note(mine: dict, with_fpr: bool = True) -> list[str]:
         out += ["", f"{next(iter(c['rows']))}: the izi_f detector with `scoring.method: critic_nn` (beyond the "
                 f"paper): its anomaly score is the RMS distance of the critic's features f(x) ({c['feature_dim']} "
                 f"values, the features of A_D) to the nearest of {c['n_memory']} normal training images' f, a "
-                "memory stored with the detector and exported as a constant of the SavedModel (`FAnoGAN.memorize`, "
+                "memory stored with the detector and exported in the SavedModel's variables (`FAnoGAN.memorize`, "
                 "`tf_fanogan.scoring.memory`); calibrated on the same hold-out. The same networks as the izi_f row, "
                 "with no G(E(x)) in the way: where it beats izi_f and critic-only, the critic's features tell "
                 "anomalies apart and the reconstruction is what loses it."

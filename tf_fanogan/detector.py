@@ -194,7 +194,7 @@ class FAnoGAN:
     def _memorize(self, x, batch_size=None):
         """``x``: training input in model units ([-1, 1], :func:`tiled.training_input`)."""
         s = self.config.scoring
-        self.memory_ = scoring_memory.build(self.critic, (x + 1.0) * 0.5, s.memory_size, self.config.seed,
+        self.memory_ = scoring_memory.build(self.critic, x, s.memory_size, self.config.seed,
                                             int(batch_size or self.config.score_batch_size))
         if s.method == "critic_nn":
             self.threshold_ = self.calibration_ = self.holdout_scores_ = self.normalization_ = None

@@ -186,6 +186,26 @@ def test_exported_critic_nn_scores_equal_in_process_ones(nn_detector, tmp_path):
     assert info["scoring"]["memory"]["images"] == len(nn_detector.memory_)
 
 
+def test_an_export_stores_the_memory_once_and_maps_skip_it(nn_detector, tmp_path):
+    """Four signatures use the scorer; the memory lives in variables/, not copied into each graph."""
+    from tf_fanogan.detector import FAnoGAN
+    from tf_fanogan.serving.export import export_detector
+    from tf_fanogan.serving.servable import Servable
+
+    det = FAnoGAN.from_networks(nn_detector.config, *nn_detector.networks.values())
+    det.memory_ = np.random.default_rng(0).normal(size=(3000, nn_detector.memory_.shape[1])).astype(np.float32)
+    det.calibrate(blobs(20, seed=2), fpr=0.1)
+    path = export_detector(det, str(tmp_path / "sm"), "m", warmup=False)
+    variables = sum(os.path.getsize(os.path.join(path, "variables", f)) for f in os.listdir(path + "/variables"))
+    assert os.path.getsize(os.path.join(path, "saved_model.pb")) < det.memory_.nbytes < variables < 2 * det.memory_.nbytes
+    x = det.prepare(blobs(3, seed=8, anomalous=True))
+    served = Servable(path)
+    np.testing.assert_allclose(served.run("score", {"images": x})[sig.ANOMALY_SCORE], det.score(x)[sig.ANOMALY_SCORE],
+                               rtol=1e-5)
+    np.testing.assert_allclose(served.run("residual_map", {"images": x})[sig.RESIDUAL_MAP],
+                               det.residual_maps(x)[sig.RESIDUAL_MAP], rtol=1e-5, atol=1e-6)
+
+
 def test_cli_calibrate_memorizes_and_switches_method(trained_detector, normal_images, tmp_path, capsys):
     from tf_fanogan.cli import main
     from tf_fanogan.detector import FAnoGAN

@@ -8,7 +8,8 @@ anomaly score is the RMS distance of its f to the nearest of them
 quality benchmark measures both scores on the same detectors (BENCHMARKS.md).
 
 The memory is stored centred (minus the mean of its rows, kept beside it), so that the
-distance's float32 arithmetic works on small numbers.
+distance's ``|a|^2 - 2 a.b + |b|^2`` works on small numbers. A scorer holds it in non-trainable
+variables: an export stores it once, in the SavedModel's ``variables/``.
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ from tf_fanogan.errors import DetectorError
 def critic_features(critic, images01, batch_size: int = 256) -> np.ndarray:
     """f(x), the critic's last feature layer (the features of A_D), for float32 images
     (N, H, W, C) in [0, 1]: an (N, F) float32 array, computed in batches."""
-    from tf_fanogan.data.images import batches
     from tf_fanogan.scoring.forward import to_model_units
 
-    x = np.asarray(images01, np.float32)
-    parts = [tf.cast(critic(to_model_units(tf.constant(x[s])), training=False)[1], tf.float32).numpy()
+    return _features(critic, np.asarray(images01, np.float32), batch_size, to_model_units)
+
+
+def _features(critic, x, batch_size: int, to_model=lambda t: t) -> np.ndarray:
+    from tf_fanogan.data.images import batches
+
+    parts = [tf.cast(critic(to_model(tf.constant(x[s])), training=False)[1], tf.float32).numpy()
              for s in batches(len(x), batch_size)]
     return np.concatenate(parts) if parts else np.zeros((0, critic.output_shape[1][-1]), np.float32)
 
@@ -39,11 +44,12 @@ def chosen(n_images: int, memory_size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_images, memory_size, replace=False))
 
 
-def build(critic, images01, memory_size: int, seed: int, batch_size: int = 256) -> np.ndarray:
-    """The memory: f(x) of the chosen normal images, (M, F) float32."""
-    if len(images01) == 0:
+def build(critic, images, memory_size: int, seed: int, batch_size: int = 256) -> np.ndarray:
+    """The memory: f(x) of the chosen normal images, (M, F) float32. ``images`` are the training
+    input in model units ([-1, 1]), as ``fit`` has them; only the chosen ones are read."""
+    if len(images) == 0:
         raise DetectorError("the critic-feature memory needs at least one normal training image; got none")
-    return critic_features(critic, np.asarray(images01)[chosen(len(images01), memory_size, seed)], batch_size)
+    return _features(critic, np.asarray(images, np.float32)[chosen(len(images), memory_size, seed)], batch_size)
 
 
 def check(memory, n_features: int, source: str = "memory") -> np.ndarray:

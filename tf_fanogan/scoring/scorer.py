@@ -49,7 +49,8 @@ class Scorer(tf.Module):
             from a config and a calibration.
         memory: Critic features of normal training images, (M, F): the anomaly score becomes
             the RMS distance of f(x) to the nearest of them (``scoring.method: critic_nn``,
-            :mod:`tf_fanogan.scoring.memory`). A constant of the graph, like the hold-out scores.
+            :mod:`tf_fanogan.scoring.memory`). Held in non-trainable variables, so an export
+            stores it once (in ``variables/``) however many signatures use it.
 
     Example:
         >>> scorer = Scorer(g, c, e, (32, 32, 1), kappa=1.0, threshold=0.12)
@@ -60,8 +61,11 @@ class Scorer(tf.Module):
                  holdout_scores=None, pooling: str = "mean", topk_fraction: float = 0.01,
                  normalization: dict | None = None, memory=None, name: str = "fanogan_scorer"):
         super().__init__(name=name)
-        self.memory = None if memory is None else scoring_memory.centred(
-            scoring_memory.check(memory, int(critic.output_shape[1][-1])))
+        self.memory = None
+        if memory is not None:
+            centred, centre = scoring_memory.centred(scoring_memory.check(memory, int(critic.output_shape[1][-1])))
+            self.memory = (tf.Variable(centred, trainable=False, name="critic_nn_memory"),
+                           tf.Variable(centre, trainable=False, name="critic_nn_memory_centre"))
         self.pooling, self.topk_fraction = pooling, float(topk_fraction)
         self.normalization = None if normalization is None else {k: float(v) for k, v in normalization.items()}
         self.generator, self.critic, self.encoder = generator, critic, encoder
@@ -101,12 +105,12 @@ class Scorer(tf.Module):
         with tf.control_dependencies([in_range]):
             return tf.identity(images01)
 
-    def _forward(self, images01):
+    def _forward(self, images01, anomaly_score: bool = True):
+        """The scoring function's outputs; without ``anomaly_score`` (the maps) no memory distances."""
         images01 = self._checked(images01)
         return forward.score_batch(self.generator, self.critic, self.encoder, forward.to_model_units(images01),
                                    self.kappa, pooling=self.pooling, topk_fraction=self.topk_fraction,
-                                   normalization=self.normalization,
-                                   memory=None if self.memory is None else tuple(map(tf.constant, self.memory)))
+                                   normalization=self.normalization, memory=self.memory if anomaly_score else None)
 
     def decide(self, anomaly_score):
         """``is_anomaly``: the anomaly score above the calibrated threshold. Written as "not at
@@ -133,7 +137,7 @@ class Scorer(tf.Module):
         return out
 
     def residual_map_images(self, images01) -> dict:
-        out = self._forward(images01)
+        out = self._forward(images01, anomaly_score=False)
         return {k: out[k] for k in sig.MAP_OUTPUTS}
 
     def encode_images(self, images01) -> dict:

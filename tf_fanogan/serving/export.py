@@ -8,8 +8,9 @@ do not parse as int64), then renamed.
 Signatures (names in :mod:`tf_fanogan.signatures`; every output batch-major):
 
 * ``score`` (= ``serving_default``): ``images`` float32 (N, H, W, C) in [0, 1] ->
-  ``anomaly_score``, ``residual_score``, ``feature_score``, ``z_distance`` (float32),
-  ``p_value`` (float32, the conformal p-value against the calibration's hold-out scores, a
+  ``anomaly_score`` (A_R + kappa * A_D; with ``scoring.method: critic_nn`` the critic-feature
+  distance to the nearest normal training image, the memory stored once in ``variables/``),
+  ``residual_score``, ``feature_score``, ``z_distance`` (float32), ``p_value`` (float32, the conformal p-value against the calibration's hold-out scores, a
   constant of the graph), ``is_anomaly`` (bool, against the calibrated threshold, which
   travels in model_info.json).
 * ``score_uint8``: ``images`` uint8 (N, H, W, C), scaled in-graph; same outputs.
@@ -218,7 +219,7 @@ def model_info(detector, model_name: str, version: int) -> dict:
                     "memory": (None if detector.config.scoring.method != "critic_nn" else
                                {"images": int(detector.memory_.shape[0]), "features": int(detector.memory_.shape[1]),
                                 "definition": "anomaly_score = RMS distance of the critic's features f(x) to the "
-                                              "nearest normal training image's (a constant of the graph)"})},
+                                              "nearest normal training image's (the memory: in variables/ of this SavedModel)"})},
         "input_scaling": {sig.SCORE: "float32 in [0, 1] (model works in [-1, 1] = 2x - 1)",
                           sig.SCORE_UINT8: "uint8 0..255, divided by 255 in-graph",
                           sig.SCORE_IMAGE_BYTES: "encoded PNG/JPEG/BMP, decoded to [0, 1] and area-resized in-graph"},
