@@ -35,14 +35,17 @@ from benchmarks._report import machine, median, write_section  # noqa: E402
 CONFIGS = {
     # name: model, stage-1 batch (per critic update), stage-2 batch, timed epochs of steps
     "small": dict(image_size=32, dim=16, latent_dim=128, gan_batch=32, enc_batch=64, steps=4, epochs=3,
-                  score_batches=[1, 16, 64, 256, 1024], score_images=2048, iter_batch=64, iter_images=64),
+                  score_batches=[1, 16, 64, 256, 1024], score_images=2048, iter_batch=64, iter_images=64,
+                  memory_size=8192),
     # On 2 CPU cores one paper-size scoring pass costs ~14 GFLOP per image and one 300-step
     # iterative search ~7 TFLOP, so the CPU run keeps these small.
     "paper": dict(image_size=64, dim=64, latent_dim=128, gan_batch=8, enc_batch=16, steps=1, epochs=2,
-                  score_batches=[1, 8, 32], score_images=32, iter_batch=1, iter_images=1),
+                  score_batches=[1, 8, 32], score_images=32, iter_batch=1, iter_images=1,
+                  memory_size=8192),
     # --quick: a smoke run of every measurement (the suite's test), not a figure to quote
     "quick": dict(image_size=16, dim=8, latent_dim=16, gan_batch=4, enc_batch=4, steps=1, epochs=1,
-                  score_batches=[1, 8], score_images=16, iter_batch=2, iter_images=2, jit=(False,)),
+                  score_batches=[1, 8], score_images=16, iter_batch=2, iter_images=2, jit=(False,),
+                  memory_size=64),
 }
 GPU_OVERRIDES = {  # larger batches where a GPU is present
     "small": dict(gan_batch=64, enc_batch=64, steps=20, epochs=3, score_batches=[1, 64, 256, 1024, 4096],
@@ -97,6 +100,43 @@ def scoring_flops(generator, critic, encoder, shape):
     opts = option_builder.ProfileOptionBuilder.float_operation()
     opts["output"] = "none"
     return float(model_analyzer.profile(frozen.graph, options=opts).total_float_ops)
+
+
+def _passes(fn, images, calls):
+    """Median seconds per image of 3 passes of ``calls`` calls (after one warm-up call, which
+    holds the tracing / compilation for this shape)."""
+    fn(images).numpy()
+    reps = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            r = fn(images)
+        r.numpy()
+        reps.append((time.perf_counter() - t0) / (calls * len(images)))
+    return median(reps)
+
+
+def _critic_nn_rate(g, cr, e, shape, batch, c, rng, jit) -> dict:
+    """``scoring.method: critic_nn`` against the paper's score at the same batch, timed in turn on
+    the same images: the memory is ``memory_size`` random feature rows of the critic's width
+    (the distance costs the same whatever the rows hold)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from tf_fanogan.scoring import forward as scoring
+    from tf_fanogan.scoring.memory import centred
+
+    n_features = int(cr(tf.zeros((1,) + shape))[1].shape[-1])
+    memory = tuple(tf.constant(a) for a in centred(
+        rng.normal(size=(c["memory_size"], n_features)).astype(np.float32)))
+    paper = tf.function(lambda v: scoring.score_batch(g, cr, e, v, 1.0)["anomaly_score"], jit_compile=jit)
+    nn = tf.function(lambda v: scoring.score_batch(g, cr, e, v, 1.0, memory=memory)["anomaly_score"],
+                     jit_compile=jit)
+    images = tf.constant(rng.uniform(-1, 1, (batch,) + shape).astype(np.float32))
+    calls = max(1, min(c["score_images"] // batch, 256))
+    paper_s, nn_s = _passes(paper, images, calls), _passes(nn, images, calls)
+    return {"memory_size": c["memory_size"], "features": n_features, "batch": batch,
+            "images_per_s": 1 / nn_s, "paper_images_per_s_same_run": 1 / paper_s, "time_ratio": nn_s / paper_s}
 
 
 def run_config(name: str, precision: str, gpu: bool) -> dict:
@@ -154,21 +194,16 @@ def run_config(name: str, precision: str, gpu: bool) -> dict:
         sweep = {}
         for bs in c["score_batches"]:
             images = tf.constant(rng.uniform(-1, 1, (bs,) + shape).astype(np.float32))
-            fn(images).numpy()  # trace / compile for this shape
-            calls = max(1, min(c["score_images"] // bs, 256))
-            reps = []
-            for _ in range(3):
-                t0 = time.perf_counter()
-                for _ in range(calls):
-                    r = fn(images)
-                r.numpy()
-                reps.append((time.perf_counter() - t0) / (calls * bs))
-            sweep[bs] = 1.0 / median(reps)
+            sweep[bs] = 1.0 / _passes(fn, images, max(1, min(c["score_images"] // bs, 256)))
         best = max(sweep, key=sweep.get)
         out[f"score_{key}"] = {"batch1_images_per_s": sweep[min(sweep)], "best_batch": best,
                                "best_images_per_s": sweep[best], "sweep": sweep}
         print(f"[{name} {precision} {key}] scoring batch 1: {sweep[min(sweep)]:.1f} img/s, best "
               f"{sweep[best]:.1f} img/s at batch {best}", flush=True)
+        out[f"critic_nn_{key}"] = _critic_nn_rate(g, cr, e, shape, best, c, rng, jit)
+        print(f"[{name} {precision} {key}] critic_nn scoring (memory {c['memory_size']}) at batch {best}: "
+              f"{out[f'critic_nn_{key}']['images_per_s']:.1f} img/s, "
+              f"{out[f'critic_nn_{key}']['time_ratio']:.2f}x the paper score's time", flush=True)
         if jit:
             continue
         # Iterative AnoGAN at the same batch as the encoder mapping it is compared with.
@@ -244,6 +279,18 @@ def markdown(results: list[dict], host: str, wall: float, gpu: bool) -> str:
             flop_cols = "– | – | – | –"
         lines.append(f"| {r['config']} | {r['precision']} | {flop_cols} | {it['images_per_s']:.3f} ({it['batch']}) | "
                      f"{it['speedup']:.0f}× | {r['peak_rss_mib']:.0f} |")
+    lines += ["", "`scoring.method: critic_nn` (beyond the paper; the score is the distance of the critic's "
+              "features to the nearest of a memory of normal training images, float64): a memory of random rows "
+              "of the critic's feature width, timed in turn with the paper's score on the same images at the "
+              "sweep's best batch, median of 3 passes each.", "",
+              "| config | precision | XLA | memory rows × features | batch | paper score img/s | critic_nn img/s | "
+              "critic_nn time / paper time |", "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        for key, xla in (("no_xla", "off"), ("xla", "on")):
+            nn = r[f"critic_nn_{key}"]
+            lines.append(f"| {r['config']} | {r['precision']} | {xla} | {nn['memory_size']:,} × {nn['features']:,} | "
+                         f"{nn['batch']} | {_fmt(nn['paper_images_per_s_same_run'])} | {_fmt(nn['images_per_s'])} | "
+                         f"{nn['time_ratio']:.2f}× |")
     lines += ["", "Targets:"]
     for r in results:
         if r["precision"] != "float32":

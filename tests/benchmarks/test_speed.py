@@ -6,5 +6,6 @@ from helpers.benchmarks import run
 def test_speed_quick():
     text = run("benchmarks.speed", "--quick")
     for words in ("[quick float32 no_xla] stage 1", "[quick float32 no_xla] scoring batch 1", "iterative mapping",
-                  "GFLOP/image"):
+                  "GFLOP/image", "[quick float32 no_xla] critic_nn scoring (memory 64) at batch",
+                  '"time_ratio"'):
         assert words in text, (words, text[-2000:])
