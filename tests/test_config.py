@@ -40,7 +40,7 @@ def test_bad_override_and_unparsable_file(tmp_path):
         FAnoGANConfig.load(str(bad))
 
 
-def test_jit_compile_auto_means_xla_unless_distributed():
+def test_jit_compile_auto_means_xla_on_a_gpu_unless_distributed():
     import tensorflow as tf
 
     from tf_fanogan import FAnoGAN
@@ -48,14 +48,17 @@ def test_jit_compile_auto_means_xla_unless_distributed():
 
     cfg = FAnoGANConfig()
     assert cfg.gan.jit_compile == "auto" and cfg.encoder.jit_compile == "auto"
-    assert resolve_jit_compile("auto", distributed=False) is True
-    assert resolve_jit_compile("auto", distributed=True) is False
-    assert resolve_jit_compile(False, distributed=False) is False
-    assert resolve_jit_compile(True, distributed=True) is True
+    assert resolve_jit_compile("auto", distributed=False, accelerator=True) is True
+    assert resolve_jit_compile("auto", distributed=False, accelerator=False) is False
+    assert resolve_jit_compile("auto", distributed=True, accelerator=True) is False
+    assert resolve_jit_compile(False, distributed=False, accelerator=True) is False
+    assert resolve_jit_compile(True, distributed=True, accelerator=False) is True
     small = FAnoGANConfig().with_overrides(["model.image_size=16", "model.dim=8"])
     from tf_fanogan.training.stages import _jit
 
-    assert _jit("auto", FAnoGAN(small).strategy) is True
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    assert _jit("auto", FAnoGAN(small).strategy) is gpu
+    assert _jit(True, FAnoGAN(small).strategy) is True
     assert _jit("auto", FAnoGAN(small, strategy=tf.distribute.MirroredStrategy(["/cpu:0"])).strategy) is False
     assert FAnoGANConfig().with_overrides(["gan.jit_compile=false"]).gan.jit_compile is False
     with pytest.raises(ConfigError, match="gan.jit_compile"):

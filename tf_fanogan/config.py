@@ -27,15 +27,17 @@ PAD_FILLS = ("edge", "zeros")
 TILE_SCORES = ("max", "top_k_mean")
 
 
-def resolve_jit_compile(value: bool | str, distributed: bool) -> bool:
-    """What ``jit_compile="auto"`` means: XLA for the train steps unless a distribution
-    strategy is active. Measured in ``benchmarks/speed.py`` on a 2-core CPU, XLA trains
-    1.4-1.5x faster at 32x32 width 16 and 1.2-1.3x at the paper's 64x64 width 64; under
-    a strategy it stays off, as in Keras' own ``"auto"`` (collectives inside XLA clusters
-    are not covered by the equivalence tests). Scoring is never XLA-compiled, so in-process
-    scores are the same computation as the exported SavedModel's."""
+def resolve_jit_compile(value: bool | str, distributed: bool, accelerator: bool) -> bool:
+    """What ``jit_compile="auto"`` means, as in Keras' own ``"auto"``: XLA for the train steps
+    when an accelerator (GPU) is present and no distribution strategy is active. On a CPU it
+    stays off: ``benchmarks/speed.py`` measured XLA 1.40x faster at 32x32 width 16 on one
+    2-core host (AVX2-class, matmul peak 101 GFLOP/s) and 0.79x (slower) on another (AVX-512,
+    200 GFLOP/s), so whether it pays depends on the host; set ``True`` to try it. Under a
+    strategy it stays off (collectives inside XLA clusters are not covered by the equivalence
+    tests). Scoring is never XLA-compiled, so in-process scores are the same computation as
+    the exported SavedModel's."""
     if value == "auto":
-        return not distributed
+        return accelerator and not distributed
     return bool(value)
 
 
@@ -122,8 +124,9 @@ class GANTrainingConfig:
         critic_steps: Critic updates per generator update.
         gp_weight: Gradient-penalty weight lambda.
         learning_rate, beta_1, beta_2: Adam settings for both networks.
-        jit_compile: Compile the train step with XLA: ``"auto"`` (default) compiles it unless
-            a distribution strategy is active (see :func:`resolve_jit_compile`), or ``True``/``False``.
+        jit_compile: Compile the train step with XLA: ``"auto"`` (default) compiles it on a GPU
+            when no distribution strategy is active (see :func:`resolve_jit_compile`), or
+            ``True``/``False``.
         iterations: Budget in generator updates, as the authors' code counts it (each with
             ``critic_steps`` critic updates); when set it replaces ``epochs``.
         lr_decay: ``none`` or ``linear`` (both learning rates decay linearly to 0 over the

@@ -45,7 +45,10 @@ def check_inputs(config: FAnoGANConfig, todo, validation, strategy) -> None:
 
 
 def _jit(value, strategy) -> bool:
-    return resolve_jit_compile(value, distributed=distribute.is_distributed(strategy))
+    import tensorflow as tf
+
+    return resolve_jit_compile(value, distributed=distribute.is_distributed(strategy),
+                               accelerator=bool(tf.config.list_physical_devices("GPU")))
 
 
 def _policy(config: FAnoGANConfig) -> str:
