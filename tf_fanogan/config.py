@@ -28,14 +28,10 @@ TILE_SCORES = ("max", "top_k_mean")
 
 
 def resolve_jit_compile(value: bool | str, distributed: bool, accelerator: bool) -> bool:
-    """What ``jit_compile="auto"`` means, as in Keras' own ``"auto"``: XLA for the train steps
-    when an accelerator (GPU) is present and no distribution strategy is active. On a CPU it
-    stays off: ``benchmarks/speed.py`` measured XLA 1.40x faster at 32x32 width 16 on one
-    2-core host (AVX2-class, matmul peak 101 GFLOP/s) and 0.79x (slower) on another (AVX-512,
-    200 GFLOP/s), so whether it pays depends on the host; set ``True`` to try it. Under a
-    strategy it stays off (collectives inside XLA clusters are not covered by the equivalence
-    tests). Scoring is never XLA-compiled, so in-process scores are the same computation as
-    the exported SavedModel's."""
+    """``jit_compile="auto"``, as Keras' own: XLA for the train steps on a GPU with no strategy.
+    Off on a CPU: ``benchmarks/speed.py`` measured XLA 1.40x faster (32x32 width 16) on one
+    2-core host and 0.79x on an AVX-512 one. Off under a strategy (collectives inside XLA
+    clusters are not covered by the equivalence tests). Scoring is never XLA-compiled."""
     if value == "auto":
         return accelerator and not distributed
     return bool(value)
