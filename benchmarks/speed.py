@@ -134,6 +134,7 @@ def _critic_nn_rate(g, cr, e, shape, batch, c, rng, jit) -> dict:
     n_features = int(cr(tf.zeros((1,) + shape))[1].shape[-1])
     memory = tuple(tf.constant(a) for a in centred(
         rng.normal(size=(c["memory_size"], n_features)).astype(np.float32)))
+
     def endpoint(**kw):
         def score(v):
             out = scoring.score_batch(g, cr, e, v, 1.0, **kw)

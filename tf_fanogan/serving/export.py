@@ -10,8 +10,8 @@ Signatures (names in :mod:`tf_fanogan.signatures`; every output batch-major):
 * ``score`` (= ``serving_default``): ``images`` float32 (N, H, W, C) in [0, 1] ->
   ``anomaly_score`` (A_R + kappa * A_D; with ``scoring.method: critic_nn`` the critic-feature
   distance to the nearest normal training image, the memory stored once in ``variables/``),
-  ``residual_score``, ``feature_score``, ``z_distance`` (float32), ``p_value`` (float32, the conformal p-value against the calibration's hold-out scores, a
-  constant of the graph), ``is_anomaly`` (bool, against the calibrated threshold, which
+  ``residual_score``, ``feature_score``, ``z_distance`` (float32), ``p_value`` (float32, the
+  conformal p-value against the calibration's hold-out scores, a constant of the graph), ``is_anomaly`` (bool, against the calibrated threshold, which
   travels in model_info.json).
 * ``score_uint8``: ``images`` uint8 (N, H, W, C), scaled in-graph; same outputs.
 * ``score_image_bytes``: ``image_bytes`` string (N,) of encoded PNG/JPEG/BMP, decoded and

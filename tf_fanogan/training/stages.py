@@ -45,8 +45,6 @@ def check_inputs(config: FAnoGANConfig, todo, validation, strategy) -> None:
 
 
 def _jit(value, strategy) -> bool:
-    import tensorflow as tf
-
     return resolve_jit_compile(value, distributed=distribute.is_distributed(strategy),
                                accelerator=bool(tf.config.list_physical_devices("GPU")))
 
